@@ -1,0 +1,297 @@
+"""REST and WebSocket on one port (the order-manager API).
+
+aiohttp serves both: REST needs request bodies, which picows's server does not read, and
+one library for both keeps a single port. The WebSocket path is the latency-sensitive
+one; its frames are written straight from the engine's callback through a per-client
+queue so that a slow client cannot stall the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from ems.api import parse
+from ems.api.openapi import openapi_document
+from ems.engine.engine import Engine
+from ems.engine.session import OrderSession
+from ems.errors import ApiError
+from ems.model import LogLevel, OrderStatus, now_ns
+from ems.venues.net import interface_address
+from ems.venues.registry import VenueParams
+
+log = logging.getLogger("ems.api")
+
+MAX_BODY = 256 * 1024
+SUBSCRIBER_QUEUE = 50_000
+"""Frames a WebSocket client may fall behind by before it is disconnected."""
+
+LOG_LEVELS = {
+    LogLevel.DEBUG: logging.DEBUG,
+    LogLevel.INFO: logging.INFO,
+    LogLevel.WARN: logging.WARNING,
+    LogLevel.ERROR: logging.ERROR,
+}
+
+ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
+API_KEY: web.AppKey[str] = web.AppKey("api_key", str)
+
+
+def _json(body: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def _error(exc: ApiError) -> web.Response:
+    return _json(exc.body(), exc.status)
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Refuses requests without the key; turns every refusal into JSON."""
+    expected = request.app[API_KEY]
+    given = request.headers.get("X-API-Key") or request.query.get("key") or ""
+    # Constant-time comparison: the key must not be guessable by timing.
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return _json({"error": "missing or invalid API key", "field": "key"}, 401)
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except ApiError as exc:
+        return _error(exc)
+    except web.HTTPRequestEntityTooLarge:
+        return _json({"error": f"request body exceeds {MAX_BODY} bytes", "field": "body"}, 413)
+    except web.HTTPException as exc:
+        return _json({"error": exc.reason, "field": None}, exc.status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    return parse.json_object(await request.read())
+
+
+async def start_order_handler(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    data = await _body(request)
+    session_id = parse.ident(data, "sessionId")
+    key = data.get("exchangeKey")
+    if not isinstance(key, dict):
+        raise ApiError("exchangeKey is required and must be an object", "exchangeKey")
+    exchange = parse.text(key, "exchange", path="exchangeKey.")
+    api_key = parse.text(key, "apiKey", path="exchangeKey.")
+    secret = parse.text(key, "secretKey", path="exchangeKey.")
+    passphrase = parse.text(key, "passphrase", required=False, path="exchangeKey.") or ""
+    rest_url = _url(data, "restUrl", ("http://", "https://"))
+    ws_url = _url(data, "wsUrl", ("ws://", "wss://", "tcp://", "ssl://", ""))
+    interface = parse.text(data, "interface", required=False)
+    local = interface_address(interface) if interface else None
+    assert session_id and exchange and api_key and secret
+    params = VenueParams(
+        exchange=exchange,
+        api_key=api_key,
+        secret=secret,
+        passphrase=passphrase,
+        rest_url=rest_url,
+        ws_url=ws_url,
+        local_address=local,
+        testnet=engine.testnet,
+        use_margin=parse.boolean(data, "useMargin"),
+    )
+    session = await engine.start_session(session_id, params)
+    return _json(
+        {
+            "sessionId": session.session_id,
+            "exchange": session.exchange,
+            "symbols": len(session.venue.instruments),
+        }
+    )
+
+
+def _url(data: dict[str, Any], name: str, schemes: tuple[str, ...]) -> str | None:
+    value = parse.text(data, name, required=False)
+    if not value:
+        return None
+    if not value.startswith(schemes) or value.endswith("/"):
+        raise ApiError(
+            f"{name} must be a {'/'.join(s for s in schemes if s)} URL without a trailing slash",
+            name,
+        )
+    return value
+
+
+async def set_log_level(request: web.Request) -> web.Response:
+    data = await _body(request)
+    level = parse.choice(data, "logLevel", LogLevel) or LogLevel.INFO
+    logging.getLogger("ems").setLevel(LOG_LEVELS[level])
+    return _json({"logLevel": level.value})
+
+
+async def send_order(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    req = parse.send_order(await _body(request))
+    session = engine.session(req.session_id)
+    return _json(session.send(req))
+
+
+async def refresh(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    data = await _body(request)
+    session = engine.session(data.get("sessionId"))
+    transactions = data.get("transactions", [])
+    if not isinstance(transactions, list):
+        raise ApiError("transactions must be an array of ordertransactions", "transactions")
+    ids = []
+    for item in transactions:
+        if not isinstance(item, dict) or not isinstance(item.get("clOrderId"), str):
+            raise ApiError("each transaction needs a clOrderId string", "transactions")
+        ids.append(item["clOrderId"])
+    return _json({"sessionId": session.session_id, "refreshing": session.refresh(ids)})
+
+
+async def get_position(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    data: dict[str, Any] = dict(request.query) if request.method == "GET" else await _body(request)
+    session = engine.session(data.get("sessionId"))
+    symbol = parse.text(data, "symbol")
+    exchange = parse.text(data, "exchange", required=False)
+    if exchange and exchange != session.exchange:
+        raise ApiError(f"session {session.session_id} trades {session.exchange}", "exchange")
+    if symbol not in session.venue.instruments:
+        raise ApiError(f"unknown symbol {symbol!r} on {session.exchange}", "symbol")
+    return _json({"position": session.positions.get(symbol or "", 0.0)})
+
+
+async def orders(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    session = engine.session(request.query.get("sessionId"))
+    return _json(session.working_orders())
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return _json(openapi_document())
+
+
+class _Client:
+    """One WebSocket client: a bounded queue drained by a writer task."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self.sessions: set[OrderSession] = set()
+        self.overflowed = False
+
+    def push(self, frame: bytes) -> None:
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            if not self.overflowed:
+                self.overflowed = True
+                log.warning("WebSocket client fell %d frames behind; disconnecting", SUBSCRIBER_QUEUE)
+                asyncio.get_running_loop().create_task(
+                    self.ws.close(code=1008, message=b"consumer too slow")
+                )
+
+    async def writer(self) -> None:
+        while True:
+            frame = await self.queue.get()
+            await self.ws.send_frame(frame, WSMsgType.TEXT)
+
+
+async def _socket(request: web.Request, positions: bool) -> web.WebSocketResponse:
+    engine = request.app[ENGINE]
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_BODY, decode_text=False)
+    await ws.prepare(request)
+    client = _Client(ws)
+    writer = asyncio.get_running_loop().create_task(client.writer())
+    try:
+        async for msg in ws:
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                continue
+            raw = msg.data if isinstance(msg.data, bytes) else msg.data.encode()
+            _on_client_message(engine, client, raw, positions)
+    finally:
+        for session in client.sessions:
+            (session.position_subscribers if positions else session.subscribers).discard(client)
+        writer.cancel()
+    return ws
+
+
+def _subscribe(client: _Client, session: OrderSession, positions: bool) -> None:
+    if session in client.sessions:
+        return
+    client.sessions.add(session)
+    if positions:
+        session.position_subscribers.add(client)
+        client.push(session.positions_frame())
+    else:
+        session.subscribers.add(client)
+        client.push(orjson.dumps({"event": "subscribed", "sessionId": session.session_id}))
+
+
+def _on_client_message(engine: Engine, client: _Client, raw: bytes, positions: bool) -> None:
+    try:
+        data = parse.json_object(raw)
+        if not positions and "transactionType" in data:
+            req = parse.send_order(data)
+            session = engine.session(req.session_id)
+            _subscribe(client, session, positions)
+            session.send(req)
+            return
+        _subscribe(client, engine.session(data.get("sessionId")), positions)
+    except ApiError as exc:
+        if positions or "transactionType" not in raw.decode(errors="replace"):
+            client.push(orjson.dumps(exc.body()))
+            return
+        client.push(orjson.dumps(_rejected_frame(raw, exc)))
+
+
+def _rejected_frame(raw: bytes, exc: ApiError) -> dict[str, object]:
+    """The update a refused stream order gets: status rejected, the reason in message."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    keep = ("clOrderId", "symbol", "sessionId", "price", "qty", "orderType", "transactionType",
+            "tif", "side")
+    frame: dict[str, object] = {k: data.get(k) for k in keep}
+    now = now_ns()
+    frame.update(
+        orderStatus=OrderStatus.REJECTED.value,
+        message=f"{exc.field}: {exc.message}" if exc.field else exc.message,
+        localTime=now,
+        sendTime=None,
+        exchTime=None,
+        field=exc.field,
+    )
+    return frame
+
+
+async def subscribe_updates(request: web.Request) -> web.WebSocketResponse:
+    return await _socket(request, positions=False)
+
+
+async def subscribe_positions(request: web.Request) -> web.WebSocketResponse:
+    return await _socket(request, positions=True)
+
+
+def build_app(engine: Engine, api_key: str) -> web.Application:
+    """The aiohttp application serving the whole API."""
+    app = web.Application(middlewares=[_guard], client_max_size=MAX_BODY)
+    app[ENGINE] = engine
+    app[API_KEY] = api_key
+    app.router.add_post("/startOrderHandler", start_order_handler)
+    app.router.add_post("/setLogLevel", set_log_level)
+    app.router.add_post("/sendOrder", send_order)
+    app.router.add_post("/refresh", refresh)
+    app.router.add_post("/getPosition", get_position)
+    app.router.add_get("/getPosition", get_position)
+    app.router.add_get("/orders", orders)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/subscribeUpdates", subscribe_updates)
+    app.router.add_get("/subscribePositions", subscribe_positions)
+    return app

@@ -1,0 +1,109 @@
+"""Server settings: command-line flag > environment (`EMS_<NAME>`) > TOML file > default."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(slots=True)
+class Config:
+    key: str = ""
+    port: int = 35027
+    promPort: int = 9091  # noqa: N815 - the seed's flag name
+    testnet: bool = False
+    debug: bool = False
+    host: str = "127.0.0.1"
+    config: str | None = None
+
+    def __repr__(self) -> str:
+        # The key is a secret: never print it.
+        shown = ", ".join(
+            f"{f.name}={'****' if f.name == 'key' else getattr(self, f.name)!r}"
+            for f in fields(self)
+        )
+        return f"Config({shown})"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names it."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _coerce(name: str, kind: type, value: Any, source: str) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ConfigError(f"{name} from {source} must be a boolean, got {value!r}")
+    if kind is int:
+        try:
+            port = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} from {source} must be an integer, got {value!r}") from None
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{name} from {source} must be a port number (0-65535)")
+        return port
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} from {source} must be a string")
+    return value
+
+
+_KINDS: dict[str, type] = {
+    "key": str, "port": int, "promPort": int, "testnet": bool, "debug": bool, "host": str,
+    "config": str,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ems serve", description="Run the ems API server.")
+    p.add_argument("--key", help="API key every request must present (required)")
+    p.add_argument("--port", help="REST and WebSocket port (default 35027)")
+    p.add_argument("--promPort", help="Prometheus metrics port (default 9091)")
+    p.add_argument("--testnet", action="store_const", const=True, help="use venue test hosts")
+    p.add_argument("--debug", action="store_const", const=True, help="debug logging")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--config", help="TOML file with any of these settings")
+    return p
+
+
+def load(argv: list[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Resolves every setting from its highest-precedence source."""
+    env = os.environ if environ is None else environ
+    args = vars(parser().parse_args(argv))
+    config_path = args.get("config") or env.get("EMS_CONFIG")
+    file_values: dict[str, Any] = {}
+    if config_path:
+        try:
+            with open(config_path, "rb") as fh:
+                file_values = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"config file {config_path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_path}: {exc}") from None
+        unknown = set(file_values) - set(_KINDS)
+        if unknown:
+            raise ConfigError(f"config file {config_path}: unknown settings {sorted(unknown)}")
+    cfg = Config()
+    for name, kind in _KINDS.items():
+        env_name = f"EMS_{name.upper()}"
+        if args.get(name) is not None:
+            setattr(cfg, name, _coerce(name, kind, args[name], "--" + name))
+        elif env_name in env:
+            setattr(cfg, name, _coerce(name, kind, env[env_name], env_name))
+        elif name in file_values:
+            setattr(cfg, name, _coerce(name, kind, file_values[name], str(config_path)))
+    if not cfg.key:
+        raise ConfigError("--key is required (or EMS_KEY, or key in the config file)")
+    return cfg

@@ -1,0 +1,108 @@
+"""The engine: every order session, created and looked up by name."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+
+from ems.engine.orders import Pending
+from ems.engine.session import OrderSession, _base36
+from ems.errors import ApiError, VenueError, VenueUnknownOutcome
+from ems.metrics import Metrics
+from ems.venues.registry import VenueParams, create_venue
+
+log = logging.getLogger("ems.engine")
+
+
+def mask(secret: str) -> str:
+    """First and last four characters of a credential, for logs."""
+    if len(secret) <= 8:
+        return "****"
+    return f"{secret[:4]}…{secret[-4:]}"
+
+
+class Engine:
+    """Owns the order sessions of one server."""
+
+    def __init__(self, metrics: Metrics, testnet: bool = False) -> None:
+        self.metrics = metrics
+        self.testnet = testnet
+        self.sessions: dict[str, OrderSession] = {}
+        self._starting: set[str] = set()
+
+    def session(self, session_id: object, field: str = "sessionId") -> OrderSession:
+        """The running session named `session_id`, or a 404 naming the field."""
+        if not isinstance(session_id, str) or not session_id:
+            raise ApiError("sessionId is required", field)
+        found = self.sessions.get(session_id)
+        if found is None:
+            raise ApiError(f"unknown sessionId {session_id!r}", field, 404)
+        return found
+
+    async def start_session(self, session_id: str, params: VenueParams) -> OrderSession:
+        """Connects a new named session; refuses a name already used."""
+        if session_id in self.sessions or session_id in self._starting:
+            raise ApiError(f"sessionId {session_id!r} is already in use", "sessionId", 409)
+        self._starting.add(session_id)
+        try:
+            account = hashlib.sha256(f"{params.exchange}:{params.api_key}".encode()).hexdigest()[:16]
+            session = OrderSession(
+                session_id=session_id,
+                exchange=params.exchange,
+                venue=None,  # type: ignore[arg-type]  # bound just below
+                metrics=self.metrics,
+                client_id_prefix=_client_prefix(session_id),
+                account_key=account,
+                shares_symbol=self._shares_symbol,
+            )
+            venue = create_venue(params, session)
+            session.venue = venue
+            log.info(
+                "starting session %s on %s with key %s",
+                session_id, params.exchange, mask(params.api_key),
+            )
+            try:
+                await venue.start()
+            except VenueError as exc:
+                raise ApiError(f"venue refused the session: {exc}", "exchangeKey", 400) from None
+            except (VenueUnknownOutcome, OSError, asyncio.TimeoutError) as exc:
+                raise ApiError(
+                    f"cannot reach the venue: {type(exc).__name__}: {exc}", "restUrl", 502
+                ) from None
+            self.sessions[session_id] = session
+            self.metrics.sessions.set(len(self.sessions))
+            return session
+        finally:
+            self._starting.discard(session_id)
+
+    def _shares_symbol(self, session: OrderSession, symbol: str) -> bool:
+        """Whether another session on the same account has working orders on `symbol`."""
+        for other in self.sessions.values():
+            if other is session or other.account_key != session.account_key:
+                continue
+            for order in other.orders.values():
+                if order.symbol == symbol and order.working and order.pending != Pending.CANCEL:
+                    return True
+        return False
+
+    async def close(self) -> None:
+        for session in list(self.sessions.values()):
+            try:
+                await session.close()
+            except Exception:
+                log.exception("closing session %s", session.session_id)
+        self.sessions.clear()
+        self.metrics.sessions.set(0)
+
+
+def _client_prefix(session_id: str) -> str:
+    """A venue client-id prefix that names ems, the session and this start.
+
+    Venues refuse a client id already used by an open order, so the start time is part
+    of it; the whole id stays within Binance's 36 characters.
+    """
+    digest = int(hashlib.sha256(session_id.encode()).hexdigest()[:8], 16)
+    started = int(time.time()) % (36**6)
+    return f"ems{_base36(digest)[:4]}{_base36(started):0>6}x"

@@ -1,0 +1,164 @@
+"""Orders and the state machine that applies venue reports to them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ems._core import OffGridError
+from ems.model import (
+    TERMINAL_STATUSES,
+    Liquidity,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TransactionType,
+)
+from ems.venues.base import ExecutionReport, Instrument
+
+
+class Pending:
+    """The request in flight for an order, if any (at most one at a time)."""
+
+    NONE = ""
+    NEW = "new"
+    UPDATE = "update"
+    CANCEL = "cancel"
+
+
+@dataclass(slots=True, eq=False)
+class Order:
+    """One order of one session. Prices and quantities are integer grid units."""
+
+    session_id: str
+    exchange: str
+    cl_order_id: str
+    venue_client_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    tif: TimeInForce
+    price: int
+    qty: int
+    instrument: Instrument
+    transaction_type: TransactionType = TransactionType.INSERT
+    status: OrderStatus = OrderStatus.NEW
+    """The venue's status; what clients see is `visible_status`."""
+    pending: str = Pending.NEW
+    exch_order_id: str = ""
+    cum_qty: int = 0
+    local_time: int = 0
+    send_time: int = 0
+    exch_time: int = 0
+    message: str | None = None
+    trigger_id: str | None = None
+    pending_price: int = 0
+    pending_qty: int = 0
+    leg_cum: dict[str, int] = field(default_factory=dict)
+    """Filled quantity per venue order ("leg"): a cancel-replace starts a new venue order
+    with its own count, and a late fill of the old leg must still be counted."""
+    replacing_to: str = ""
+    """The venue client id of the replacement leg while a cancel-replace is in flight."""
+    last_emitted: tuple[object, ...] = ()
+
+    @property
+    def visible_status(self) -> OrderStatus:
+        """The status clients see: a request in flight shows as its pending state."""
+        if self.status in TERMINAL_STATUSES:
+            return self.status
+        if self.pending == Pending.NEW:
+            return OrderStatus.PENDING_NEW
+        if self.pending == Pending.UPDATE:
+            return OrderStatus.PENDING_UPDATE
+        if self.pending == Pending.CANCEL:
+            return OrderStatus.PENDING_CANCEL
+        return self.status
+
+    @property
+    def working(self) -> bool:
+        """Not yet settled for good: the order may still trade."""
+        return self.status not in TERMINAL_STATUSES
+
+    @property
+    def remaining_qty(self) -> int:
+        return max(self.qty - self.cum_qty, 0)
+
+
+@dataclass(slots=True)
+class Fill:
+    """A quantity traded on one order, in units of its grids."""
+
+    qty: int
+    price: int | None
+    trade_id: str | None
+    liquidity: Liquidity | None
+
+
+def _units(to_units: Callable[[str], int], text: str | None, default: int) -> int:
+    if text is None or text == "":
+        return default
+    try:
+        return to_units(text)
+    except OffGridError:
+        # A venue value off our grid (e.g. an average price) is kept to the floor
+        # rather than dropped; quantities from the venue are always on the step grid.
+        return default
+
+
+def apply_report(order: Order, report: ExecutionReport) -> Fill | None:
+    """Applies one venue report; returns the fill it carries, if it carries new quantity.
+
+    Reports can arrive twice (REST reply and stream event) and out of order; cumulative
+    quantity per leg only grows and terminal states are final, so replays change nothing.
+    A report about a leg other than the current one contributes its fills only.
+    """
+    inst = order.instrument
+    leg = (
+        report.venue_client_id if report.venue_client_id in order.leg_cum else order.venue_client_id
+    )
+    current = leg == order.venue_client_id
+    if current and report.exch_order_id:
+        order.exch_order_id = report.exch_order_id
+    if report.exch_time:
+        order.exch_time = max(order.exch_time, report.exch_time)
+    before = order.leg_cum.get(leg, 0)
+    cum = _units(inst.qty_grid.units, report.cum_qty, before)
+    fill: Fill | None = None
+    if cum > before:
+        last_price = (
+            _units(inst.price_grid.units_floor, report.last_price, 0) if report.last_price else None
+        )
+        fill = Fill(cum - before, last_price, report.trade_id, report.liquidity)
+        order.leg_cum[leg] = cum
+        order.cum_qty += cum - before
+    if not current:
+        return fill
+    if report.amended:
+        if report.price:
+            order.price = _units(inst.price_grid.units, report.price, order.price)
+        if report.qty:
+            order.qty = _units(inst.qty_grid.units, report.qty, order.qty) + (
+                order.cum_qty - order.leg_cum.get(leg, 0)
+            )
+        if order.pending == Pending.UPDATE:
+            order.pending = Pending.NONE
+    if order.status in TERMINAL_STATUSES:
+        return fill
+    status = report.status
+    if status in TERMINAL_STATUSES:
+        if status == OrderStatus.FILLED and order.cum_qty < order.qty:
+            # A replaced leg filled in full: the order is filled at the leg's quantity.
+            order.qty = order.cum_qty
+        order.status = status
+        order.pending = Pending.NONE
+        if report.message:
+            order.message = report.message
+        return fill
+    # The venue holds the order: new or partially filled.
+    if order.cum_qty > 0 and status == OrderStatus.NEW:
+        status = OrderStatus.PARTIALLY_FILLED
+    order.status = status
+    if order.pending == Pending.NEW:
+        order.pending = Pending.NONE
+    return fill

@@ -1,0 +1,658 @@
+"""An order session: one named connection to one venue account.
+
+The session owns its orders, applies venue reports to them, keeps positions and fans
+every change out to its subscribers as ordertransaction frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import orjson
+
+from ems._core import OffGridError
+from ems.engine.orders import Fill, Order, Pending, apply_report
+from ems.errors import ApiError, VenueError, VenueRateLimited, VenueUnknownOutcome
+from ems.metrics import Metrics
+from ems.model import (
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TransactionType,
+    now_ns,
+)
+from ems.venues.base import ExecutionReport, Instrument, VenueSession
+
+log = logging.getLogger("ems.session")
+
+RECONCILE_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+"""Seconds between venue queries for an order whose outcome is unknown."""
+
+
+class Subscriber(Protocol):
+    """A stream consumer; `push` must not block (it queues)."""
+
+    def push(self, frame: bytes) -> None: ...
+
+
+@dataclass(slots=True)
+class SendOrder:
+    """A parsed sendOrder request; fields not given are None."""
+
+    cl_order_id: str | None
+    symbol: str | None
+    session_id: str
+    transaction_type: TransactionType
+    price: float | None = None
+    qty: float | None = None
+    order_type: OrderType | None = None
+    tif: TimeInForce | None = None
+    side: Side | None = None
+    trigger_id: str | None = None
+
+
+class OrderSession:
+    """Orders, positions and subscribers of one named session."""
+
+    def __init__(
+        self,
+        session_id: str,
+        exchange: str,
+        venue: VenueSession,
+        metrics: Metrics,
+        client_id_prefix: str,
+        account_key: str,
+        shares_symbol: Callable[[OrderSession, str], bool],
+    ) -> None:
+        self.session_id = session_id
+        self.exchange = exchange
+        self.venue = venue
+        self.metrics = metrics
+        self.account_key = account_key
+        """Identifies the venue account (not secret) so sessions on one account can be found."""
+        self._prefix = client_id_prefix
+        self._next_id = 0
+        self._shares_symbol = shares_symbol
+        self.orders: dict[str, Order] = {}
+        self._by_venue_id: dict[str, Order] = {}
+        self._by_exch_id: dict[str, Order] = {}
+        self.positions: dict[str, float] = {}
+        self._spot_positions: dict[str, int] = {}
+        self.subscribers: set[Subscriber] = set()
+        self.position_subscribers: set[Subscriber] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    # ----------------------------------------------------------------- requests
+
+    def send(self, req: SendOrder) -> dict[str, object]:
+        """Validates and dispatches one sendOrder; returns the transaction as accepted.
+
+        Raises `ApiError` naming the field for anything refused before the venue is asked;
+        in that case nothing changes.
+        """
+        if self.closed:
+            raise ApiError("session is stopped", "sessionId", 409)
+        tx = req.transaction_type
+        if tx == TransactionType.INSERT:
+            order = self._insert(req)
+            return self.transaction(order)
+        if tx == TransactionType.PULL:
+            return self._pull(req)
+        order = self._working_order(req)
+        if tx == TransactionType.UPDATE:
+            self._update(order, req)
+        else:
+            self._delete(order, TransactionType.DELETE)
+        return self.transaction(order)
+
+    def _instrument(self, symbol: str | None) -> Instrument:
+        if not symbol:
+            raise ApiError("symbol is required", "symbol")
+        inst = self.venue.instruments.get(symbol)
+        if inst is None:
+            raise ApiError(f"unknown symbol {symbol!r} on {self.exchange}", "symbol")
+        if not inst.trading:
+            raise ApiError(f"{symbol} is not trading on {self.exchange}", "symbol")
+        return inst
+
+    def _price_units(self, inst: Instrument, price: float | None) -> int:
+        if price is None:
+            raise ApiError("price is required for limit and postonly orders", "price")
+        try:
+            units = inst.price_grid.units(price)
+        except OffGridError:
+            raise ApiError(
+                f"price {price} is not a multiple of tick size {inst.price_grid.step}", "price"
+            ) from None
+        except ValueError as exc:
+            raise ApiError(f"price {price} is not a valid number: {exc}", "price") from None
+        if units <= 0:
+            raise ApiError("price must be positive", "price")
+        if inst.min_price and units < inst.min_price:
+            floor = inst.price_grid.format(inst.min_price)
+            raise ApiError(f"price {price} is below the minimum {floor}", "price")
+        if inst.max_price and units > inst.max_price:
+            cap = inst.price_grid.format(inst.max_price)
+            raise ApiError(f"price {price} is above the maximum {cap}", "price")
+        return units
+
+    def _qty_units(self, inst: Instrument, qty: float | None, market: bool) -> int:
+        if qty is None:
+            raise ApiError("qty is required for insert and update", "qty")
+        try:
+            units = inst.qty_grid.units(qty)
+        except OffGridError:
+            raise ApiError(
+                f"qty {qty} is not a multiple of step size {inst.qty_grid.step}", "qty"
+            ) from None
+        except ValueError as exc:
+            raise ApiError(f"qty {qty} is not a valid number: {exc}", "qty") from None
+        lo = inst.market_min_qty if market and inst.market_min_qty else inst.min_qty
+        hi = inst.market_max_qty if market and inst.market_max_qty else inst.max_qty
+        if units <= 0:
+            raise ApiError("qty must be positive", "qty")
+        if lo and units < lo:
+            raise ApiError(f"qty {qty} is below the minimum {inst.qty_grid.format(lo)}", "qty")
+        if hi and units > hi:
+            raise ApiError(f"qty {qty} is above the maximum {inst.qty_grid.format(hi)}", "qty")
+        return units
+
+    def _check_notional(self, inst: Instrument, price: int, qty: int) -> None:
+        if not inst.min_notional:
+            return
+        notional = inst.price_grid.value(price) * inst.qty_grid.value(qty)
+        if inst.contract_size:
+            return  # contract-sized venues have no quote notional floor per order
+        # A relative tolerance keeps 5.0 == 5.0 when the product is computed in binary.
+        if notional < inst.min_notional * (1 - 1e-12):
+            raise ApiError(
+                f"notional {notional:.8g} is below the minimum {inst.min_notional:g}", "qty"
+            )
+
+    def _insert(self, req: SendOrder) -> Order:
+        cl = req.cl_order_id
+        if not cl:
+            raise ApiError("clOrderId is required", "clOrderId")
+        if cl in self.orders:
+            raise ApiError(f"clOrderId {cl!r} is already used in this session", "clOrderId", 409)
+        inst = self._instrument(req.symbol)
+        caps = self.venue.capabilities
+        if req.side is None:
+            raise ApiError("side is required for insert", "side")
+        order_type = req.order_type or OrderType.LIMIT
+        if order_type not in caps.order_types:
+            raise ApiError(
+                f"orderType {order_type} is not supported on {self.exchange}", "orderType"
+            )
+        market = order_type == OrderType.MARKET
+        if market:
+            tif = req.tif or TimeInForce.IOC
+            allowed = caps.market_tifs
+        elif order_type == OrderType.POSTONLY:
+            tif = req.tif or TimeInForce.GTC
+            allowed = caps.postonly_tifs
+        else:
+            tif = req.tif or TimeInForce.GTC
+            allowed = caps.tifs
+        if tif not in allowed:
+            raise ApiError(
+                f"tif {tif} is not supported for {order_type} orders on {self.exchange}", "tif"
+            )
+        price = 0 if market else self._price_units(inst, req.price)
+        qty = self._qty_units(inst, req.qty, market)
+        if not market:
+            self._check_notional(inst, price, qty)
+        now = now_ns()
+        order = Order(
+            session_id=self.session_id,
+            exchange=self.exchange,
+            cl_order_id=cl,
+            venue_client_id=self._new_venue_id(),
+            symbol=inst.symbol,
+            side=req.side,
+            order_type=order_type,
+            tif=tif,
+            price=price,
+            qty=qty,
+            instrument=inst,
+            local_time=now,
+            send_time=now,
+            trigger_id=req.trigger_id,
+        )
+        order.leg_cum[order.venue_client_id] = 0
+        self.orders[cl] = order
+        self._by_venue_id[order.venue_client_id] = order
+        self.metrics.order_sent(self.exchange, TransactionType.INSERT)
+        self._emit(order)
+        self._spawn(self._run_insert(order))
+        return order
+
+    def _working_order(self, req: SendOrder) -> Order:
+        cl = req.cl_order_id
+        if not cl:
+            raise ApiError("clOrderId is required", "clOrderId")
+        order = self.orders.get(cl)
+        if order is None:
+            raise ApiError(f"unknown clOrderId {cl!r} in this session", "clOrderId", 404)
+        if not order.working:
+            raise ApiError(
+                f"order {cl!r} is {order.status} and can no longer change", "clOrderId", 409
+            )
+        if req.symbol and req.symbol != order.symbol:
+            raise ApiError(f"order {cl!r} is on {order.symbol}, not {req.symbol}", "symbol")
+        return order
+
+    def _update(self, order: Order, req: SendOrder) -> None:
+        if order.pending:
+            raise ApiError(
+                f"order {order.cl_order_id!r} has a request in flight ({order.visible_status})",
+                "clOrderId",
+                409,
+            )
+        if order.order_type == OrderType.MARKET:
+            raise ApiError("market orders cannot be updated", "clOrderId", 409)
+        inst = order.instrument
+        price = order.price if req.price is None else self._price_units(inst, req.price)
+        qty = order.qty if req.qty is None else self._qty_units(inst, req.qty, False)
+        if price == order.price and qty == order.qty:
+            raise ApiError("update changes neither price nor qty", "price")
+        if qty <= order.cum_qty:
+            raise ApiError(
+                f"qty must exceed the filled quantity {inst.qty_grid.format(order.cum_qty)}", "qty"
+            )
+        self._check_notional(inst, price, qty)
+        order.pending = Pending.UPDATE
+        order.pending_price, order.pending_qty = price, qty
+        order.transaction_type = TransactionType.UPDATE
+        order.send_time = now_ns()
+        order.message = None
+        self.metrics.order_sent(self.exchange, TransactionType.UPDATE)
+        self._emit(order)
+        self._spawn(self._run_amend(order, price, qty))
+
+    def _delete(self, order: Order, tx: TransactionType) -> None:
+        if order.pending == Pending.CANCEL:
+            raise ApiError(
+                f"order {order.cl_order_id!r} is already being cancelled", "clOrderId", 409
+            )
+        order.pending = Pending.CANCEL
+        order.transaction_type = tx
+        order.send_time = now_ns()
+        order.message = None
+        self.metrics.order_sent(self.exchange, tx)
+        self._emit(order)
+        self._spawn(self._run_cancel(order))
+
+    def _pull(self, req: SendOrder) -> dict[str, object]:
+        inst = self._instrument(req.symbol)
+        targets = [
+            o
+            for o in self.orders.values()
+            if o.symbol == inst.symbol and o.working and o.pending != Pending.CANCEL
+        ]
+        now = now_ns()
+        for o in targets:
+            o.pending = Pending.CANCEL
+            o.transaction_type = TransactionType.PULL
+            o.send_time = now
+            o.message = None
+            self._emit(o)
+        self.metrics.order_sent(self.exchange, TransactionType.PULL)
+        if targets:
+            whole = not self._shares_symbol(self, inst.symbol)
+            self._spawn(self._run_pull(inst.symbol, targets, whole))
+        return {
+            "sessionId": self.session_id,
+            "symbol": inst.symbol,
+            "transactionType": TransactionType.PULL.value,
+            "orders": [o.cl_order_id for o in targets],
+        }
+
+    def _new_venue_id(self) -> str:
+        self._next_id += 1
+        return f"{self._prefix}{_base36(self._next_id)}"
+
+    # ----------------------------------------------------------------- venue calls
+
+    async def _run_insert(self, order: Order) -> None:
+        try:
+            report = await self.venue.insert(order)
+        except VenueRateLimited as exc:
+            self._reject(order, f"rate limited by venue, retry after {exc.retry_after:g}s: {exc}")
+            return
+        except VenueError as exc:
+            self._reject(order, str(exc))
+            return
+        except VenueUnknownOutcome as exc:
+            log.warning("insert %s outcome unknown (%s); reconciling", order.venue_client_id, exc)
+            await self._reconcile(order)
+            return
+        if report is not None:
+            self.on_report(report)
+
+    async def _run_amend(self, order: Order, price: int, qty: int) -> None:
+        try:
+            report = await self.venue.amend(order, price, qty)
+        except VenueError as exc:
+            if order.pending == Pending.UPDATE:
+                order.pending = Pending.NONE
+            self._reject_request(order, TransactionType.UPDATE, str(exc))
+            await self._reconcile(order, quiet=True)
+            return
+        except VenueUnknownOutcome:
+            await self._reconcile(order)
+            return
+        if report is not None:
+            self.on_report(report)
+
+    async def _run_cancel(self, order: Order) -> None:
+        try:
+            report = await self.venue.cancel(order)
+        except VenueError as exc:
+            if order.pending == Pending.CANCEL:
+                order.pending = Pending.NONE
+            self._reject_request(order, order.transaction_type, str(exc))
+            # The venue refused: the order may have filled or never arrived; ask it.
+            await self._reconcile(order, quiet=True)
+            return
+        except VenueUnknownOutcome:
+            await self._reconcile(order)
+            return
+        if report is not None:
+            self.on_report(report)
+
+    async def _run_pull(self, symbol: str, orders: list[Order], whole_symbol: bool) -> None:
+        try:
+            await self.venue.cancel_all(symbol, orders, whole_symbol)
+        except VenueError as exc:
+            for o in orders:
+                if o.pending == Pending.CANCEL:
+                    o.pending = Pending.NONE
+                self._reject_request(o, TransactionType.PULL, str(exc))
+        except VenueUnknownOutcome:
+            pass
+        # Every pulled order is settled by a stream event; make sure of it.
+        for o in orders:
+            if o.working:
+                await self._reconcile(o, quiet=True)
+
+    async def _reconcile(self, order: Order, quiet: bool = False) -> None:
+        """Asks the venue about an order until it answers; in-flight stays in flight."""
+        for delay in RECONCILE_DELAYS:
+            if not order.working and not order.pending:
+                return
+            await asyncio.sleep(delay)
+            if self.closed:
+                return
+            try:
+                report = await self.venue.query(order)
+            except (VenueError, VenueUnknownOutcome) as exc:
+                log.warning("query %s failed: %s", order.venue_client_id, exc)
+                continue
+            if report is None:
+                if order.pending == Pending.NEW:
+                    self._reject(order, "venue has no record of the order")
+                elif not quiet:
+                    log.warning("venue has no record of %s", order.venue_client_id)
+                return
+            self.on_report(report)
+            if order.pending == Pending.NEW and order.working:
+                continue
+            if order.pending == Pending.CANCEL and order.working:
+                # The cancel may still be travelling; look again.
+                continue
+            if order.pending == Pending.UPDATE:
+                order.pending = Pending.NONE
+                self._emit(order)
+            return
+        log.error("order %s still unsettled after reconciliation", order.venue_client_id)
+
+    def refresh(self, cl_order_ids: list[str]) -> list[str]:
+        """Queries the venue for the listed orders (or every working one) and corrects them."""
+        if cl_order_ids:
+            targets = []
+            for cl in cl_order_ids:
+                order = self.orders.get(cl)
+                if order is None:
+                    raise ApiError(f"unknown clOrderId {cl!r} in this session", "transactions")
+                targets.append(order)
+        else:
+            targets = [o for o in self.orders.values() if o.working]
+        for order in targets:
+            self._spawn(self._refresh_one(order))
+        return [o.cl_order_id for o in targets]
+
+    async def _refresh_one(self, order: Order) -> None:
+        try:
+            report = await self.venue.query(order)
+        except (VenueError, VenueUnknownOutcome) as exc:
+            log.warning("refresh of %s failed: %s", order.venue_client_id, exc)
+            return
+        if report is None:
+            if order.working:
+                self._reject(order, "venue has no record of the order")
+            return
+        if order.pending in (Pending.UPDATE, Pending.CANCEL):
+            order.pending = Pending.NONE
+        self.on_report(report)
+        self._emit(order)
+
+    # ----------------------------------------------------------------- venue events
+
+    def on_report(self, report: ExecutionReport) -> None:
+        """Applies a venue report (REST reply, stream event or query result)."""
+        order = self._by_venue_id.get(report.venue_client_id)
+        if order is None and report.exch_order_id:
+            order = self._by_exch_id.get(report.exch_order_id)
+        if order is None:
+            log.debug("report for an order of another session: %s", report.venue_client_id)
+            return
+        if (
+            order.replacing_to
+            and report.venue_client_id == order.venue_client_id
+            and report.status == OrderStatus.CANCELLED
+        ):
+            # The cancel half of a cancel-replace: the order lives on as the new leg.
+            apply_report(order, report)
+            self._switch_leg(order)
+            return
+        was_pending_new = order.pending == Pending.NEW
+        fill = apply_report(order, report)
+        if report.exch_order_id and report.venue_client_id in order.leg_cum:
+            self._by_exch_id[report.exch_order_id] = order
+        if was_pending_new and order.pending != Pending.NEW:
+            self.metrics.ack_latency(self.exchange, now_ns() - order.send_time)
+        if fill is not None:
+            self._on_fill(order, fill)
+            self._emit(order, fill)
+        else:
+            self._emit(order)
+
+    def begin_replace(self, order: Order) -> str:
+        """Reserves the venue client id of a cancel-replace's new leg."""
+        new_id = self._new_venue_id()
+        order.replacing_to = new_id
+        order.leg_cum[new_id] = 0
+        self._by_venue_id[new_id] = order
+        return new_id
+
+    def _switch_leg(self, order: Order) -> None:
+        if order.replacing_to:
+            order.venue_client_id = order.replacing_to
+            order.replacing_to = ""
+            order.price, order.qty = order.pending_price, order.pending_qty
+
+    def finish_replace(self, order: Order, new_leg: ExecutionReport | None) -> None:
+        """The venue confirmed a cancel-replace; `new_leg` describes the new order."""
+        self._switch_leg(order)
+        if order.pending == Pending.UPDATE:
+            order.pending = Pending.NONE
+        if new_leg is not None:
+            self.on_report(new_leg)
+        self._emit(order)
+
+    def fail_replace(self, order: Order, cancelled: bool, message: str) -> None:
+        """A cancel-replace failed; if its cancel half went through the order is gone."""
+        new_id = order.replacing_to
+        order.replacing_to = ""
+        order.leg_cum.pop(new_id, None)
+        self._by_venue_id.pop(new_id, None)
+        if order.pending == Pending.UPDATE:
+            order.pending = Pending.NONE
+        if cancelled:
+            order.status = OrderStatus.CANCELLED
+            order.message = f"replaced order rejected: {message}"
+            self.metrics.reject(self.exchange, _reason(message))
+            self._emit(order)
+        else:
+            self._reject_request(order, TransactionType.UPDATE, message)
+
+    def on_venue_position(self, symbol: str, position: float) -> None:
+        if self.positions.get(symbol) == position:
+            return
+        self.positions[symbol] = position
+        self._emit_positions(symbol)
+
+    def on_stream_state(self, connected: bool, reason: str) -> None:
+        if connected:
+            log.info(
+                "%s: order stream up (%s); reconciling working orders", self.session_id, reason
+            )
+            for order in list(self.orders.values()):
+                if order.working:
+                    self._spawn(self._refresh_one(order))
+        else:
+            log.warning("%s: order stream down: %s", self.session_id, reason)
+
+    def _on_fill(self, order: Order, fill: Fill) -> None:
+        if self.venue.capabilities.positions_from_venue:
+            return
+        delta = fill.qty if order.side == Side.BUY else -fill.qty
+        units = self._spot_positions.get(order.symbol, 0) + delta
+        self._spot_positions[order.symbol] = units
+        self.positions[order.symbol] = order.instrument.qty_grid.value(units)
+        self._emit_positions(order.symbol)
+
+    def _reject(self, order: Order, message: str) -> None:
+        order.status = OrderStatus.REJECTED
+        order.pending = Pending.NONE
+        order.message = message
+        self.metrics.reject(self.exchange, _reason(message))
+        self._emit(order)
+
+    def _reject_request(self, order: Order, tx: TransactionType, message: str) -> None:
+        """A refused update/delete: the request is rejected, the order stays as it was."""
+        self.metrics.reject(self.exchange, _reason(message))
+        frame = self.transaction(order)
+        frame["orderStatus"] = OrderStatus.REJECTED.value
+        frame["transactionType"] = tx.value
+        frame["message"] = message
+        self.metrics.update(self.exchange, OrderStatus.REJECTED)
+        self._publish(orjson.dumps(frame))
+
+    # ----------------------------------------------------------------- streams
+
+    def transaction(self, order: Order, fill: Fill | None = None) -> dict[str, object]:
+        """The ordertransaction view of an order (and of the fill that just happened)."""
+        inst = order.instrument
+        pg, qg = inst.price_grid, inst.qty_grid
+        return {
+            "exchOrderId": order.exch_order_id or None,
+            "message": order.message,
+            "clOrderId": order.cl_order_id,
+            "exchange": order.exchange,
+            "symbol": order.symbol,
+            "sessionId": order.session_id,
+            "tradeId": fill.trade_id if fill else None,
+            "localTime": now_ns(),
+            "exchTime": order.exch_time or None,
+            "sendTime": order.send_time,
+            "price": pg.value(fill.price if fill and fill.price else order.price)
+            if order.order_type != OrderType.MARKET or (fill and fill.price)
+            else None,
+            "qty": qg.value(order.qty),
+            "cumulativeFilledQty": qg.value(order.cum_qty),
+            "executedQty": qg.value(fill.qty) if fill else 0.0,
+            "remainingQty": qg.value(order.remaining_qty) if order.working else 0.0,
+            "orderType": order.order_type.value,
+            "orderStatus": order.visible_status.value,
+            "transactionType": order.transaction_type.value,
+            "tif": order.tif.value,
+            "side": order.side.value,
+            "tradeLiquidity": fill.liquidity.value if fill and fill.liquidity else None,
+            "triggerId": order.trigger_id,
+        }
+
+    def _emit(self, order: Order, fill: Fill | None = None) -> None:
+        key = (
+            order.visible_status,
+            order.cum_qty,
+            order.price,
+            order.qty,
+            order.exch_order_id,
+            order.transaction_type,
+        )
+        if fill is None and key == order.last_emitted:
+            return
+        order.last_emitted = key
+        self.metrics.update(self.exchange, order.visible_status)
+        self._publish(orjson.dumps(self.transaction(order, fill)))
+
+    def _publish(self, frame: bytes) -> None:
+        for sub in tuple(self.subscribers):
+            sub.push(frame)
+
+    def positions_frame(self) -> bytes:
+        return orjson.dumps({"sessionId": self.session_id, "positions": self.positions})
+
+    def _emit_positions(self, symbol: str) -> None:
+        self.metrics.position(self.session_id, self.exchange, symbol, self.positions[symbol])
+        if self.position_subscribers:
+            frame = self.positions_frame()
+            for sub in tuple(self.position_subscribers):
+                sub.push(frame)
+
+    def working_orders(self) -> list[dict[str, object]]:
+        return [self.transaction(o) for o in self.orders.values() if o.working]
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: venue task failed", self.session_id, exc_info=task.exception())
+
+    async def close(self) -> None:
+        self.closed = True
+        for task in tuple(self._tasks):
+            task.cancel()
+        await self.venue.stop()
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+def _reason(message: str) -> str:
+    """A short, bounded label for the rejects metric (the venue code if there is one)."""
+    head = message.split(" ", 1)[0]
+    if head.startswith("-") and head[1:].isdigit():
+        return head
+    return "venue" if message else "unknown"

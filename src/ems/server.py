@@ -1,0 +1,115 @@
+"""`ems serve`: the API server, its metrics port, and a clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+import orjson
+import uvloop
+from aiohttp import web
+
+from ems.api.app import build_app
+from ems.config import Config, ConfigError, load
+from ems.engine.engine import Engine
+from ems.metrics import Metrics
+
+log = logging.getLogger("ems")
+
+
+def configure_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Third-party loggers stay quiet: aiohttp's access log would print query strings,
+    # and a query string can carry the API key.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("ems").setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    metrics: Metrics = request.app["metrics"]
+    return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+class Server:
+    """The running server: API site, metrics site, engine."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.metrics = Metrics()
+        self.engine = Engine(self.metrics, testnet=cfg.testnet)
+        self._runners: list[web.AppRunner] = []
+        self.port = 0
+        self.prom_port = 0
+
+    async def start(self) -> None:
+        api = build_app(self.engine, self.cfg.key)
+        api_runner = web.AppRunner(api, access_log=None, handle_signals=False)
+        await api_runner.setup()
+        api_site = web.TCPSite(api_runner, self.cfg.host, self.cfg.port, reuse_address=True)
+        await api_site.start()
+        self._runners.append(api_runner)
+        self.port = _bound_port(api_runner)
+
+        prom = web.Application()
+        prom["metrics"] = self.metrics
+        prom.router.add_get("/metrics", _metrics)
+        prom_runner = web.AppRunner(prom, access_log=None, handle_signals=False)
+        await prom_runner.setup()
+        await web.TCPSite(prom_runner, self.cfg.host, self.cfg.promPort, reuse_address=True).start()
+        self._runners.append(prom_runner)
+        self.prom_port = _bound_port(prom_runner)
+
+    async def stop(self) -> None:
+        await self.engine.close()
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        return int(address[1])
+    return 0
+
+
+async def serve(cfg: Config) -> None:
+    server = Server(cfg)
+    await server.start()
+    # One JSON line on stdout says where to connect (useful with --port 0).
+    print(
+        orjson.dumps(
+            {
+                "url": f"http://{cfg.host}:{server.port}",
+                "ws": f"ws://{cfg.host}:{server.port}/subscribeUpdates",
+                "metrics": f"http://{cfg.host}:{server.prom_port}/metrics",
+            }
+        ).decode(),
+        flush=True,
+    )
+    log.info("ems serving on %s:%d (metrics on %d)", cfg.host, server.port, server.prom_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await server.stop()
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `ems serve`."""
+    try:
+        cfg = load(argv)
+    except ConfigError as exc:
+        print(f"ems serve: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(cfg.debug)
+    uvloop.run(serve(cfg))
+    return 0

@@ -1,0 +1,142 @@
+"""What every venue module provides to the engine.
+
+A venue session turns ems orders into the venue's requests and the venue's replies and
+stream events into `ExecutionReport`s, which it hands to its listener (the engine's
+order session). Prices and quantities cross this boundary as integer grid units going
+out and as the venue's own decimal text coming back, so nothing is rounded twice.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from ems._core import Grid
+from ems.model import Liquidity, OrderStatus, OrderType, Side, TimeInForce
+
+if TYPE_CHECKING:
+    from ems.engine.orders import Order
+
+
+@dataclass(slots=True)
+class Instrument:
+    """Trading rules of one symbol, read from the venue."""
+
+    symbol: str
+    price_grid: Grid
+    qty_grid: Grid
+    min_price: int = 0
+    """In price units; 0 disables the check."""
+    max_price: int = 0
+    min_qty: int = 0
+    """In quantity units."""
+    max_qty: int = 0
+    market_min_qty: int = 0
+    market_max_qty: int = 0
+    min_notional: float = 0.0
+    """Minimum price*qty in quote currency (0: none). Not applied to market orders."""
+    contract_size: float | None = None
+    """Set where the venue sizes orders in contracts (COIN-M: USD per contract)."""
+    base_asset: str = ""
+    quote_asset: str = ""
+    trading: bool = True
+
+
+@dataclass(slots=True)
+class ExecutionReport:
+    """One venue statement about one order, normalised."""
+
+    venue_client_id: str
+    exch_order_id: str
+    symbol: str
+    status: OrderStatus
+    """The venue's status of the order: new, partiallyfilled, filled, cancelled, rejected
+    or expired."""
+    cum_qty: str = "0"
+    price: str | None = None
+    qty: str | None = None
+    last_qty: str | None = None
+    last_price: str | None = None
+    trade_id: str | None = None
+    liquidity: Liquidity | None = None
+    exch_time: int = 0
+    message: str | None = None
+    side: Side | None = None
+    order_type: OrderType | None = None
+    tif: TimeInForce | None = None
+    amended: bool = False
+    """The venue changed price or quantity of a working order (amend)."""
+
+
+@dataclass(slots=True)
+class Capabilities:
+    """Order types and times in force a venue accepts."""
+
+    order_types: frozenset[OrderType]
+    tifs: frozenset[TimeInForce]
+    market_tifs: frozenset[TimeInForce] = field(
+        default_factory=lambda: frozenset({TimeInForce.GTC, TimeInForce.IOC})
+    )
+    postonly_tifs: frozenset[TimeInForce] = field(
+        default_factory=lambda: frozenset({TimeInForce.GTC})
+    )
+    positions_from_venue: bool = False
+    """True where the venue reports a position per symbol (futures); otherwise the
+    position is the net quantity this session traded."""
+
+
+class VenueListener(Protocol):
+    """What a venue session reports to."""
+
+    def on_report(self, report: ExecutionReport) -> None: ...
+
+    def on_venue_position(self, symbol: str, position: float) -> None: ...
+
+    def on_stream_state(self, connected: bool, reason: str) -> None: ...
+
+
+class VenueSession(abc.ABC):
+    """One authenticated connection set to one venue account."""
+
+    capabilities: Capabilities
+    instruments: dict[str, Instrument]
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Loads instruments, checks credentials and opens the order-update stream.
+
+        Raises `VenueError` when the venue refuses the credentials."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Closes every connection."""
+
+    @abc.abstractmethod
+    async def insert(self, order: Order) -> ExecutionReport | None:
+        """Sends a new order; returns the venue's reply as a report when it has one.
+
+        Raises `VenueError` (refused), `VenueRateLimited` or `VenueUnknownOutcome`."""
+
+    @abc.abstractmethod
+    async def amend(self, order: Order, price: int, qty: int) -> ExecutionReport | None:
+        """Changes price and/or quantity of a working order (units of the grids)."""
+
+    @abc.abstractmethod
+    async def cancel(self, order: Order) -> ExecutionReport | None:
+        """Cancels one order."""
+
+    @abc.abstractmethod
+    async def cancel_all(self, symbol: str, orders: list[Order], whole_symbol: bool) -> int:
+        """Cancels `orders` (all working on `symbol`) in as few venue calls as it can.
+
+        `whole_symbol` says that no other ems session trades this symbol on the same
+        account, so a venue-wide cancel-by-symbol is safe. Returns the calls made."""
+
+    @abc.abstractmethod
+    async def query(self, order: Order) -> ExecutionReport | None:
+        """The venue's current view of an order; None when the venue has no such order."""
+
+    @abc.abstractmethod
+    async def positions(self) -> dict[str, float]:
+        """Current venue positions by symbol (futures); empty where not applicable."""

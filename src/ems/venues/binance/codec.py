@@ -1,0 +1,170 @@
+"""Binance JSON to ems: instruments from exchangeInfo, reports from replies and events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ems._core import Grid
+from ems.model import Liquidity, OrderStatus, OrderType, Side, TimeInForce
+from ems.venues.base import ExecutionReport, Instrument
+
+STATUS = {
+    "NEW": OrderStatus.NEW,
+    "PENDING_NEW": OrderStatus.NEW,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELLED,
+    "PENDING_CANCEL": OrderStatus.NEW,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
+}
+
+ORDER_TYPE = {
+    "LIMIT": OrderType.LIMIT,
+    "MARKET": OrderType.MARKET,
+    "LIMIT_MAKER": OrderType.POSTONLY,
+}
+TIF = {"GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}
+SIDE = {"BUY": Side.BUY, "SELL": Side.SELL}
+
+MS = 1_000_000
+
+
+def _units_or_zero(grid: Grid, text: str | None) -> int:
+    if not text:
+        return 0
+    return grid.units_floor(text)
+
+
+def instruments(exchange_info: dict[str, Any]) -> dict[str, Instrument]:
+    """Every symbol's grids and limits from an exchangeInfo reply (spot or futures)."""
+    out: dict[str, Instrument] = {}
+    for sym in exchange_info.get("symbols", []):
+        filters = {f["filterType"]: f for f in sym.get("filters", [])}
+        price_filter = filters.get("PRICE_FILTER")
+        lot = filters.get("LOT_SIZE")
+        if not price_filter or not lot:
+            continue
+        try:
+            price_grid = Grid(price_filter["tickSize"])
+            qty_grid = Grid(lot["stepSize"])
+        except ValueError:
+            continue  # a symbol whose grid we cannot represent is not tradable by us
+        market_lot = filters.get("MARKET_LOT_SIZE", {})
+        notional = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
+        min_notional = notional.get("minNotional") or notional.get("notional") or "0"
+        contract = sym.get("contractSize")
+        status = sym.get("status") or sym.get("contractStatus") or "TRADING"
+        out[sym["symbol"]] = Instrument(
+            symbol=sym["symbol"],
+            price_grid=price_grid,
+            qty_grid=qty_grid,
+            min_price=_units_or_zero(price_grid, price_filter.get("minPrice")),
+            max_price=_units_or_zero(price_grid, price_filter.get("maxPrice")),
+            min_qty=_units_or_zero(qty_grid, lot.get("minQty")),
+            max_qty=_units_or_zero(qty_grid, lot.get("maxQty")),
+            market_min_qty=_units_or_zero(qty_grid, market_lot.get("minQty")),
+            market_max_qty=_units_or_zero(qty_grid, market_lot.get("maxQty")),
+            min_notional=float(min_notional),
+            contract_size=float(contract) if contract else None,
+            base_asset=sym.get("baseAsset", ""),
+            quote_asset=sym.get("quoteAsset", ""),
+            trading=status == "TRADING",
+        )
+    return out
+
+
+def reply_report(data: dict[str, Any], venue_client_id: str | None = None) -> ExecutionReport:
+    """A report from an order reply (place, cancel, modify).
+
+    Fills are learnt from the user stream, which carries trade ids and prices, or from a
+    query; a reply that says "filled" before those arrive is held back as "new" so that
+    no client sees a fill without its quantity.
+    """
+    status = STATUS.get(data.get("status", ""), OrderStatus.NEW)
+    executed = data.get("executedQty") or "0"
+    if status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED, OrderStatus.EXPIRED) and (
+        executed not in ("0", "") and float(executed) > 0
+    ):
+        status = OrderStatus.NEW
+    return ExecutionReport(
+        venue_client_id=venue_client_id or data.get("clientOrderId", ""),
+        exch_order_id=str(data.get("orderId", "")),
+        symbol=data.get("symbol", ""),
+        status=status,
+        cum_qty="",
+        price=data.get("price"),
+        qty=data.get("origQty"),
+        exch_time=int(data.get("updateTime") or data.get("transactTime") or 0) * MS,
+    )
+
+
+def query_report(data: dict[str, Any]) -> ExecutionReport:
+    """A report from an order query: the venue's whole view, fills included."""
+    executed = data.get("executedQty") or "0"
+    avg = data.get("avgPrice")
+    if not avg or float(avg) == 0:
+        quote = data.get("cummulativeQuoteQty") or data.get("cumQuote")
+        avg = str(float(quote) / float(executed)) if quote and float(executed) > 0 else None
+    return ExecutionReport(
+        venue_client_id=data.get("clientOrderId", ""),
+        exch_order_id=str(data.get("orderId", "")),
+        symbol=data.get("symbol", ""),
+        status=STATUS.get(data.get("status", ""), OrderStatus.NEW),
+        cum_qty=executed,
+        price=data.get("price"),
+        qty=data.get("origQty"),
+        last_price=avg,
+        exch_time=int(data.get("updateTime") or data.get("time") or 0) * MS,
+        side=SIDE.get(data.get("side", "")),
+        order_type=ORDER_TYPE.get(data.get("type", "")),
+        tif=TIF.get(data.get("timeInForce", "")),
+    )
+
+
+def execution_report(ev: dict[str, Any]) -> ExecutionReport:
+    """A spot `executionReport` user-stream event."""
+    exec_type = ev.get("x", "")
+    original = ev.get("C") or ""
+    client_id = original if exec_type == "CANCELED" and original else ev.get("c", "")
+    trade = exec_type == "TRADE"
+    reason = ev.get("r")
+    return ExecutionReport(
+        venue_client_id=client_id,
+        exch_order_id=str(ev.get("i", "")),
+        symbol=ev.get("s", ""),
+        status=STATUS.get(ev.get("X", ""), OrderStatus.NEW),
+        cum_qty=ev.get("z", ""),
+        price=ev.get("p"),
+        qty=ev.get("q"),
+        last_qty=ev.get("l") if trade else None,
+        last_price=ev.get("L") if trade else None,
+        trade_id=str(ev["t"]) if trade and ev.get("t", -1) != -1 else None,
+        liquidity=(Liquidity.ADD if ev.get("m") else Liquidity.REMOVE) if trade else None,
+        exch_time=int(ev.get("T") or ev.get("E") or 0) * MS,
+        message=reason if reason and reason != "NONE" else None,
+        amended=exec_type == "REPLACED",
+    )
+
+
+def order_trade_update(ev: dict[str, Any]) -> ExecutionReport:
+    """A futures `ORDER_TRADE_UPDATE` user-stream event."""
+    o = ev.get("o", {})
+    exec_type = o.get("x", "")
+    trade = exec_type in ("TRADE", "CALCULATED")
+    return ExecutionReport(
+        venue_client_id=o.get("c", ""),
+        exch_order_id=str(o.get("i", "")),
+        symbol=o.get("s", ""),
+        status=STATUS.get(o.get("X", ""), OrderStatus.NEW),
+        cum_qty=o.get("z", ""),
+        price=o.get("p"),
+        qty=o.get("q"),
+        last_qty=o.get("l") if trade else None,
+        last_price=o.get("L") if trade else None,
+        trade_id=str(o["t"]) if trade and o.get("t") else None,
+        liquidity=(Liquidity.ADD if o.get("m") else Liquidity.REMOVE) if trade else None,
+        exch_time=int(o.get("T") or ev.get("T") or ev.get("E") or 0) * MS,
+        amended=exec_type == "AMENDMENT",
+    )

@@ -1,0 +1,126 @@
+"""Signed Binance REST calls (protocols.md A.4, A.5).
+
+The signature is HMAC-SHA256 over the exact query string that goes on the wire, so the
+string is built once and both signed and sent as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+
+from ems._core import HmacSha256
+from ems.errors import VenueError, VenueRateLimited, VenueUnknownOutcome
+
+log = logging.getLogger("ems.binance.rest")
+
+RECV_WINDOW_MS = 5000
+INVALID_TIMESTAMP = -1021
+
+
+def encode_query(params: Mapping[str, object]) -> str:
+    """`k=v&...` in the given order, values percent-encoded as a form would be."""
+    parts = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        parts.append(f"{key}={quote(text, safe='-_.~')}")
+    return "&".join(parts)
+
+
+class BinanceRest:
+    """One account's REST client: keep-alive connection pool, key, clock offset."""
+
+    def __init__(
+        self, base_url: str, api_key: str, secret: str, http: aiohttp.ClientSession
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._signer = HmacSha256(secret.encode())
+        self._http = http
+        self.clock_offset_ms = 0
+        self.retry_after_until = 0.0
+        """Monotonic time before which the venue asked us not to send (429/418)."""
+
+    def timestamp(self) -> int:
+        return int(time.time() * 1000) + self.clock_offset_ms
+
+    def sign(self, params: Mapping[str, object]) -> str:
+        """The query string with timestamp, recvWindow and signature appended."""
+        query = encode_query(params)
+        stamp = f"recvWindow={RECV_WINDOW_MS}&timestamp={self.timestamp()}"
+        query = f"{query}&{stamp}" if query else stamp
+        return f"{query}&signature={self._signer.hex(query.encode())}"
+
+    async def sync_clock(self, time_path: str) -> None:
+        """Measures the venue clock against ours (a -1021 reply means they drifted)."""
+        before = time.time()
+        data = await self.request("GET", time_path, signed=False)
+        after = time.time()
+        local_ms = (before + after) / 2 * 1000
+        self.clock_offset_ms = int(data["serverTime"] - local_ms)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, object] | None = None,
+        *,
+        signed: bool = True,
+        key_only: bool = False,
+    ) -> Any:
+        """Sends one request; returns its JSON.
+
+        Raises `VenueError` for a definite refusal, `VenueRateLimited` when the venue
+        asks us to wait, `VenueUnknownOutcome` when we cannot know whether it was done.
+        """
+        wait = self.retry_after_until - time.monotonic()
+        if wait > 0:
+            raise VenueRateLimited(
+                f"not sent: venue asked to wait {wait:.1f}s more", None, 429, wait
+            )
+        query = self.sign(params or {}) if signed else encode_query(params or {})
+        url = f"{self.base_url}{path}"
+        if query:
+            url = f"{url}?{query}"
+        headers = {"X-MBX-APIKEY": self._api_key} if signed or key_only else {}
+        try:
+            async with self._http.request(method, url, headers=headers) as resp:
+                body = await resp.read()
+                status = resp.status
+                retry_after = resp.headers.get("Retry-After")
+        except TimeoutError as exc:
+            raise VenueUnknownOutcome(f"{method} {path}: timed out") from exc
+        except aiohttp.ClientError as exc:
+            # A request whose connection failed may or may not have reached the venue.
+            raise VenueUnknownOutcome(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        if status < 300:
+            return orjson.loads(body) if body else {}
+        try:
+            err = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            err = {}
+        if not isinstance(err, dict):
+            err = {}
+        code = err.get("code")
+        msg = err.get("msg") or body[:200].decode(errors="replace")
+        if status in (429, 418):
+            seconds = float(retry_after) if retry_after and retry_after.isdigit() else 1.0
+            self.retry_after_until = time.monotonic() + seconds
+            log.warning(
+                "%s %s: HTTP %d rate limited; backing off %.1fs", method, path, status, seconds
+            )
+            raise VenueRateLimited(f"{code} {msg}", code, status, seconds)
+        if status >= 500 or status == 408:
+            raise VenueUnknownOutcome(f"{method} {path}: HTTP {status} {code} {msg}")
+        raise VenueError(f"{code} {msg}", code, status, err.get("data"))

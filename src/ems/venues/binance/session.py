@@ -1,0 +1,301 @@
+"""A Binance order session (spot, USD-M, COIN-M): REST order entry, WS order updates."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+from ems.errors import VenueError
+from ems.model import OrderType, Side
+from ems.venues.base import ExecutionReport, VenueListener, VenueSession
+from ems.venues.binance import codec
+from ems.venues.binance.products import Product
+from ems.venues.binance.rest import INVALID_TIMESTAMP, BinanceRest
+from ems.venues.binance.stream import UserStream
+from ems.venues.net import http_session
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from ems.engine.orders import Order
+
+log = logging.getLogger("ems.binance")
+
+NO_SUCH_ORDER = -2013
+BATCH_CANCEL_MAX = 10
+
+
+class ReplaceListener(VenueListener, Protocol):
+    """The engine calls a spot cancel-replace needs."""
+
+    def begin_replace(self, order: Order) -> str: ...
+
+    def finish_replace(self, order: Order, new_leg: ExecutionReport | None) -> None: ...
+
+    def fail_replace(self, order: Order, cancelled: bool, message: str) -> None: ...
+
+
+class BinanceSession(VenueSession):
+    """One Binance account on one product."""
+
+    def __init__(
+        self,
+        product: Product,
+        api_key: str,
+        secret: str,
+        rest_url: str,
+        ws_url: str,
+        listener: ReplaceListener,
+        local_address: str | None = None,
+    ) -> None:
+        self.product = product
+        self.capabilities = product.capabilities
+        self.instruments = {}
+        self._api_key = api_key
+        self._secret = secret
+        self._rest_url = rest_url.rstrip("/")
+        self._ws_url = ws_url.rstrip("/")
+        self._listener = listener
+        self._local_address = local_address
+        self._http: aiohttp.ClientSession | None = None
+        self._rest: BinanceRest | None = None
+        self._stream: UserStream | None = None
+        self._listen_key = ""
+
+    @property
+    def rest(self) -> BinanceRest:
+        if self._rest is None:
+            raise RuntimeError("session not started")
+        return self._rest
+
+    def _path(self, name: str) -> str:
+        return f"{self.product.api}/{name}"
+
+    async def start(self) -> None:
+        self._http = http_session(self._local_address)
+        self._rest = BinanceRest(self._rest_url, self._api_key, self._secret, self._http)
+        try:
+            await self._rest.sync_clock(self._path("time"))
+            info = await self._rest.request("GET", self._path("exchangeInfo"), signed=False)
+            self.instruments = codec.instruments(info)
+            params = {"omitZeroBalances": "true"} if self.product.spot else {}
+            await self._rest.request("GET", self.product.account_path, params)
+            if not self.product.spot:
+                for symbol, position in (await self.positions()).items():
+                    self._listener.on_venue_position(symbol, position)
+            if self.product.spot:
+                self._stream = UserStream(
+                    self._spot_stream_url,
+                    self._on_event,
+                    self._listener.on_stream_state,
+                    api_key=self._api_key,
+                    secret=self._secret,
+                )
+            else:
+                self._stream = UserStream(
+                    self._futures_stream_url,
+                    self._on_event,
+                    self._listener.on_stream_state,
+                    keepalive=self._keep_listen_key,
+                )
+            await self._stream.start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def drop_stream(self) -> None:
+        """Closes the user-data connection so that it reconnects (used by tests)."""
+        if self._stream is not None:
+            self._stream.drop()
+
+    async def _spot_stream_url(self) -> str:
+        return f"{self._ws_url}/ws-api/v3"
+
+    async def _futures_stream_url(self) -> str:
+        data = await self.rest.request("POST", self._path("listenKey"), signed=False, key_only=True)
+        self._listen_key = data["listenKey"]
+        return f"{self._ws_url}/ws/{self._listen_key}"
+
+    async def _keep_listen_key(self) -> None:
+        await self.rest.request("PUT", self._path("listenKey"), signed=False, key_only=True)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("e")
+        if kind == "executionReport":
+            self._listener.on_report(codec.execution_report(event))
+        elif kind == "ORDER_TRADE_UPDATE":
+            self._listener.on_report(codec.order_trade_update(event))
+        elif kind == "ACCOUNT_UPDATE":
+            totals: dict[str, float] = {}
+            for p in event.get("a", {}).get("P", []):
+                totals[p["s"]] = totals.get(p["s"], 0.0) + float(p.get("pa", 0))
+            for symbol, amount in totals.items():
+                self._listener.on_venue_position(symbol, amount)
+        elif kind == "listenKeyExpired" and self._stream is not None:
+            self._stream.drop()
+
+    async def _send(self, method: str, name: str, params: dict[str, object]) -> Any:
+        try:
+            return await self.rest.request(method, self._path(name), params)
+        except VenueError as exc:
+            if exc.code != INVALID_TIMESTAMP:
+                raise
+            # Refused for our clock, so nothing was done: resync and send once more.
+            await self.rest.sync_clock(self._path("time"))
+            return await self.rest.request(method, self._path(name), params)
+
+    def _order_params(self, order: Order, qty: int, client_id: str) -> dict[str, object]:
+        inst = order.instrument
+        params: dict[str, object] = {
+            "symbol": order.symbol,
+            "side": "BUY" if order.side == Side.BUY else "SELL",
+        }
+        if order.order_type == OrderType.MARKET:
+            params["type"] = "MARKET"
+        elif order.order_type == OrderType.POSTONLY and self.product.spot:
+            params["type"] = "LIMIT_MAKER"
+        else:
+            params["type"] = "LIMIT"
+            params["timeInForce"] = (
+                "GTX" if order.order_type == OrderType.POSTONLY else order.tif.value.upper()
+            )
+        params["quantity"] = inst.qty_grid.format(qty)
+        if order.order_type != OrderType.MARKET:
+            params["price"] = inst.price_grid.format(
+                order.pending_price if order.replacing_to else order.price
+            )
+        params["newClientOrderId"] = client_id
+        params["newOrderRespType"] = "RESULT"
+        return params
+
+    async def insert(self, order: Order) -> ExecutionReport | None:
+        data = await self._send(
+            "POST", "order", self._order_params(order, order.qty, order.venue_client_id)
+        )
+        return codec.reply_report(data, order.venue_client_id)
+
+    async def amend(self, order: Order, price: int, qty: int) -> ExecutionReport | None:
+        inst = order.instrument
+        if not self.product.spot:
+            data = await self._send(
+                "PUT",
+                "order",
+                {
+                    "symbol": order.symbol,
+                    "origClientOrderId": order.venue_client_id,
+                    "side": "BUY" if order.side == Side.BUY else "SELL",
+                    "quantity": inst.qty_grid.format(qty),
+                    "price": inst.price_grid.format(price),
+                },
+            )
+            report = codec.reply_report(data, order.venue_client_id)
+            report.amended = True
+            return report
+        if price == order.price and qty < order.qty:
+            # A pure size reduction keeps queue priority on spot.
+            data = await self._send(
+                "PUT",
+                "order/amend/keepPriority",
+                {
+                    "symbol": order.symbol,
+                    "origClientOrderId": order.venue_client_id,
+                    "newClientOrderId": order.venue_client_id,
+                    "newQty": inst.qty_grid.format(qty),
+                },
+            )
+            amended = data.get("amendedOrder", data)
+            report = codec.reply_report(amended, order.venue_client_id)
+            report.qty = amended.get("origQty") or amended.get("qty") or inst.qty_grid.format(qty)
+            report.amended = True
+            return report
+        return await self._cancel_replace(order, qty)
+
+    async def _cancel_replace(self, order: Order, qty: int) -> ExecutionReport | None:
+        new_id = self._listener.begin_replace(order)
+        params = self._order_params(order, qty - order.cum_qty, new_id)
+        params["cancelReplaceMode"] = "STOP_ON_FAILURE"
+        params["cancelOrigClientOrderId"] = order.venue_client_id
+        try:
+            data = await self._send("POST", "order/cancelReplace", params)
+        except VenueError as exc:
+            detail = exc.data if isinstance(exc.data, dict) else {}
+            cancelled = detail.get("cancelResult") == "SUCCESS"
+            self._listener.fail_replace(order, cancelled, str(exc))
+            return None
+        new_leg = data.get("newOrderResponse")
+        report = codec.reply_report(new_leg, new_id) if isinstance(new_leg, dict) else None
+        self._listener.finish_replace(order, report)
+        return None
+
+    async def cancel(self, order: Order) -> ExecutionReport | None:
+        data = await self._send(
+            "DELETE", "order", {"symbol": order.symbol, "origClientOrderId": order.venue_client_id}
+        )
+        return codec.reply_report(data, order.venue_client_id)
+
+    async def cancel_all(self, symbol: str, orders: list[Order], whole_symbol: bool) -> int:
+        if whole_symbol:
+            name = "openOrders" if self.product.spot else "allOpenOrders"
+            data = await self._send("DELETE", name, {"symbol": symbol})
+            if isinstance(data, list):
+                for item in data:
+                    vid = item.get("origClientOrderId") or item.get("clientOrderId", "")
+                    self._listener.on_report(codec.reply_report(item, vid))
+            return 1
+        if self.product.spot:
+            results = await asyncio.gather(
+                *(self.cancel(o) for o in orders), return_exceptions=True
+            )
+            for order, result in zip(orders, results, strict=True):
+                if isinstance(result, ExecutionReport):
+                    self._listener.on_report(result)
+                elif isinstance(result, Exception):
+                    log.warning("cancel of %s failed: %s", order.venue_client_id, result)
+            return len(orders)
+        calls = 0
+        for start in range(0, len(orders), BATCH_CANCEL_MAX):
+            chunk = orders[start : start + BATCH_CANCEL_MAX]
+            ids = orjson.dumps([o.venue_client_id for o in chunk]).decode()
+            data = await self._send(
+                "DELETE", "batchOrders", {"symbol": symbol, "origClientOrderIdList": ids}
+            )
+            calls += 1
+            for item in data if isinstance(data, list) else []:
+                if "orderId" in item:
+                    self._listener.on_report(codec.reply_report(item))
+                else:
+                    log.warning("batch cancel item refused: %s", item)
+        return calls
+
+    async def query(self, order: Order) -> ExecutionReport | None:
+        try:
+            data = await self.rest.request(
+                "GET",
+                self._path("order"),
+                {"symbol": order.symbol, "origClientOrderId": order.venue_client_id},
+            )
+        except VenueError as exc:
+            if exc.code == NO_SUCH_ORDER:
+                return None
+            raise
+        return codec.query_report(data)
+
+    async def positions(self) -> dict[str, float]:
+        if not self.product.positions_path:
+            return {}
+        data = await self.rest.request("GET", self.product.positions_path)
+        totals: dict[str, float] = {}
+        for p in data:
+            totals[p["symbol"]] = totals.get(p["symbol"], 0.0) + float(p.get("positionAmt", 0))
+        return totals

@@ -1,0 +1,48 @@
+"""Network plumbing shared by venue modules: interface binding and HTTP sessions."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import aiohttp
+
+from ems.errors import ApiError
+
+
+def interface_address(interface: str) -> str:
+    """The IPv4 address of a named interface; `eth0:1` is its second address.
+
+    Resolved once per session start, so shelling out to `ip` is acceptable here.
+    """
+    name, _, index_text = interface.partition(":")
+    index = int(index_text) if index_text.isdigit() else 0
+    try:
+        out = subprocess.run(
+            ["ip", "-o", "-4", "addr", "show", "dev", name],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ApiError(f"cannot read addresses of interface {name!r}: {exc}", "interface") from None
+    addresses = re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", out)
+    if index >= len(addresses):
+        raise ApiError(f"interface {interface!r} has no such IPv4 address", "interface")
+    return addresses[index]
+
+
+def http_session(local_address: str | None, timeout_s: float = 10.0) -> aiohttp.ClientSession:
+    """A keep-alive HTTP client, bound to a local address when one is given."""
+    connector = aiohttp.TCPConnector(
+        limit=64,
+        ttl_dns_cache=300,
+        keepalive_timeout=75,
+        local_addr=(local_address, 0) if local_address else None,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
+        skip_auto_headers=("User-Agent",),
+    )
