@@ -30,7 +30,7 @@ def interface_address(interface: str) -> str:
     addresses = re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", out)
     if index >= len(addresses):
         raise ApiError(f"interface {interface!r} has no such IPv4 address", "interface")
-    return addresses[index]
+    return str(addresses[index])
 
 
 def http_session(local_address: str | None, timeout_s: float = 10.0) -> aiohttp.ClientSession:

@@ -27,7 +27,7 @@ BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 LISTEN_KEY_KEEPALIVE_S = 30 * 60
 
 
-class _Frames(WSListener):  # type: ignore[misc]
+class _Frames(WSListener):
     def __init__(self, on_message: Callable[[Any], None]) -> None:
         self._on_message = on_message
 
