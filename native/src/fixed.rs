@@ -85,7 +85,9 @@ impl Decimal {
             i += 1;
         }
         if digits == 0 {
-            return Err(FixedError::Malformed { pos: i.min(text.len()) });
+            return Err(FixedError::Malformed {
+                pos: i.min(text.len()),
+            });
         }
         if i < text.len() {
             // exponent part
@@ -124,7 +126,10 @@ impl Decimal {
             mantissa = mantissa.checked_mul(10).ok_or(FixedError::Overflow)?;
             scale += 1;
         }
-        let mut d = Decimal { mantissa, scale: scale as u32 };
+        let mut d = Decimal {
+            mantissa,
+            scale: scale as u32,
+        };
         d.normalize();
         if d.scale > MAX_SCALE {
             return Err(FixedError::Overflow);
@@ -214,7 +219,10 @@ impl Grid {
         if d.mantissa <= 0 {
             return Err(FixedError::NonPositiveStep);
         }
-        Ok(Grid { step: d.mantissa, scale: d.scale })
+        Ok(Grid {
+            step: d.mantissa,
+            scale: d.scale,
+        })
     }
 
     /// The number of steps in `value`, refusing anything off the grid.
@@ -231,7 +239,9 @@ impl Grid {
         let units = if value.scale <= self.scale {
             value.at_scale(self.scale)? / self.step
         } else {
-            let shrink = 10i128.checked_pow(value.scale - self.scale).ok_or(FixedError::Overflow)?;
+            let shrink = 10i128
+                .checked_pow(value.scale - self.scale)
+                .ok_or(FixedError::Overflow)?;
             let step_at_value = self.step.checked_mul(shrink).ok_or(FixedError::Overflow)?;
             value.mantissa / step_at_value
         };
@@ -263,28 +273,82 @@ mod tests {
 
     #[test]
     fn parse_strips_trailing_zeros() {
-        assert_eq!(dec("0.01000000"), Decimal { mantissa: 1, scale: 2 });
-        assert_eq!(dec("-12.340"), Decimal { mantissa: -1234, scale: 2 });
-        assert_eq!(dec("100"), Decimal { mantissa: 100, scale: 0 });
-        assert_eq!(dec(".5"), Decimal { mantissa: 5, scale: 1 });
-        assert_eq!(dec("1e-5"), Decimal { mantissa: 1, scale: 5 });
-        assert_eq!(dec("2.5E3"), Decimal { mantissa: 2500, scale: 0 });
+        assert_eq!(
+            dec("0.01000000"),
+            Decimal {
+                mantissa: 1,
+                scale: 2
+            }
+        );
+        assert_eq!(
+            dec("-12.340"),
+            Decimal {
+                mantissa: -1234,
+                scale: 2
+            }
+        );
+        assert_eq!(
+            dec("100"),
+            Decimal {
+                mantissa: 100,
+                scale: 0
+            }
+        );
+        assert_eq!(
+            dec(".5"),
+            Decimal {
+                mantissa: 5,
+                scale: 1
+            }
+        );
+        assert_eq!(
+            dec("1e-5"),
+            Decimal {
+                mantissa: 1,
+                scale: 5
+            }
+        );
+        assert_eq!(
+            dec("2.5E3"),
+            Decimal {
+                mantissa: 2500,
+                scale: 0
+            }
+        );
     }
 
     #[test]
     fn parse_reports_position_of_bad_byte() {
-        assert_eq!(Decimal::parse(b"12x4"), Err(FixedError::Malformed { pos: 2 }));
+        assert_eq!(
+            Decimal::parse(b"12x4"),
+            Err(FixedError::Malformed { pos: 2 })
+        );
         assert_eq!(Decimal::parse(b""), Err(FixedError::Malformed { pos: 0 }));
         assert_eq!(Decimal::parse(b"-"), Err(FixedError::Malformed { pos: 1 }));
-        assert_eq!(Decimal::parse(b"1.2.3"), Err(FixedError::Malformed { pos: 3 }));
+        assert_eq!(
+            Decimal::parse(b"1.2.3"),
+            Err(FixedError::Malformed { pos: 3 })
+        );
         assert_eq!(Decimal::parse(b"1e"), Err(FixedError::Malformed { pos: 1 }));
     }
 
     #[test]
     fn doubles_read_as_the_text_a_person_typed() {
-        assert_eq!(Decimal::from_f64(124.2).unwrap(), Decimal { mantissa: 1242, scale: 1 });
+        assert_eq!(
+            Decimal::from_f64(124.2).unwrap(),
+            Decimal {
+                mantissa: 1242,
+                scale: 1
+            }
+        );
         assert_eq!(Decimal::from_f64(0.1 + 0.2).unwrap().scale, 17);
-        assert_eq!(Decimal::from_f64(1e-7).unwrap(), Decimal { mantissa: 1, scale: 7 });
+        assert_eq!(
+            Decimal::from_f64(1e-7).unwrap(),
+            Decimal {
+                mantissa: 1,
+                scale: 7
+            }
+        );
         assert_eq!(Decimal::from_f64(f64::NAN), Err(FixedError::NotFinite));
     }
 

@@ -4,10 +4,17 @@
 //! Rust panic is allowed to reach Python, and malformed input raises `ValueError`
 //! (or a subclass) that names what was wrong and where.
 
+pub mod book;
+pub mod crc32;
 pub mod fixed;
+pub mod json;
 pub mod sign;
+#[cfg(test)]
+mod testrng;
+pub mod venues;
 
 mod py;
+mod py_md;
 
 use pyo3::prelude::*;
 

@@ -8,10 +8,20 @@ use pyo3::types::PyBytes;
 use crate::fixed::{Decimal, FixedError, Grid as RawGrid};
 use crate::sign::{self, Signer};
 
-create_exception!(_core, OffGridError, PyValueError, "A value that is not a whole number of grid steps.");
-create_exception!(_core, DecodeError, PyValueError, "Bytes that could not be decoded.");
+create_exception!(
+    _core,
+    OffGridError,
+    PyValueError,
+    "A value that is not a whole number of grid steps."
+);
+create_exception!(
+    _core,
+    DecodeError,
+    PyValueError,
+    "Bytes that could not be decoded."
+);
 
-fn fixed_err(err: FixedError) -> PyErr {
+pub fn fixed_err(err: FixedError) -> PyErr {
     match err {
         FixedError::OffGrid => OffGridError::new_err(err.to_string()),
         FixedError::Malformed { .. } => DecodeError::new_err(err.to_string()),
@@ -25,7 +35,10 @@ fn decimal_of(value: &Bound<'_, PyAny>) -> PyResult<Decimal> {
         return Decimal::parse(text.as_bytes()).map_err(fixed_err);
     }
     if let Ok(int) = value.extract::<i64>() {
-        return Ok(Decimal { mantissa: i128::from(int), scale: 0 });
+        return Ok(Decimal {
+            mantissa: i128::from(int),
+            scale: 0,
+        });
     }
     let float: f64 = value.extract()?;
     Decimal::from_f64(float).map_err(fixed_err)
@@ -96,7 +109,9 @@ pub struct HmacSha256 {
 impl HmacSha256 {
     #[new]
     fn new(secret: &[u8]) -> Self {
-        HmacSha256 { signer: Signer::new(secret) }
+        HmacSha256 {
+            signer: Signer::new(secret),
+        }
     }
 
     /// Lower-case hex tag of `payload`.
@@ -132,5 +147,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sha256_base64, m)?)?;
     m.add("OffGridError", m.py().get_type::<OffGridError>())?;
     m.add("DecodeError", m.py().get_type::<DecodeError>())?;
+    crate::py_md::register(m)?;
     Ok(())
 }

@@ -1,0 +1,1165 @@
+//! L2 order book per instrument, in fixed-point units, with each venue's sequence rules.
+//!
+//! Prices are ticks and sizes are steps (i64). A side is a `Ladder` keyed so that the
+//! best level has the largest key (bids by price, asks by negated price), which lets one
+//! implementation serve both sides. Two layouts exist behind the trait; the one the
+//! Python class uses was chosen by `ladder_layouts_measured` (see bench/RESULTS.md).
+//!
+//! Sequence rules (protocols.md A.7, B.4, C.4):
+//! - Binance spot: events buffer until a snapshot; events with `u <= lastUpdateId` are
+//!   dropped; the first applied one must have `U <= lastUpdateId + 1 <= u`; afterwards
+//!   `U == last u + 1`, else resync.
+//! - Binance futures: the first applied event has `U <= lastUpdateId <= u`; afterwards
+//!   `pu == last u`, else resync.
+//! - OKX: `prevSeqId == last seqId`, else resync; a non-zero `checksum` is checked as
+//!   CRC32 over the top 25 levels' original text (OKX now sends 0 there: skipped).
+//! - Bybit: a `snapshot` (or `u == 1`) resets the book; a delta needs `u == last u + 1`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::crc32::crc32;
+use crate::json::{Cursor, FastGrid, Result, ScanError, Span};
+
+/// Outcome of applying a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Status {
+    /// The message changed the book (or confirmed it, for an empty update).
+    Applied = 0,
+    /// The message was older than the book and was ignored.
+    Stale = 1,
+    /// No snapshot yet: the message was kept to be replayed on the snapshot.
+    Buffered = 2,
+    /// A gap or checksum mismatch: the book is out of sync until a new snapshot.
+    Resync = 3,
+}
+
+/// One side of a book. Keys grow toward the best level.
+pub trait Ladder: Default {
+    /// Sets the size at `key`; a size of 0 removes the level.
+    fn set(&mut self, key: i64, qty: i64);
+    fn get(&self, key: i64) -> i64;
+    fn best(&self) -> Option<(i64, i64)>;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn clear(&mut self);
+    /// Levels from the best outward.
+    fn top(&self) -> impl Iterator<Item = (i64, i64)> + '_;
+}
+
+/// Levels in a Vec sorted by key, best at the end: updates near the top of the book
+/// move few elements.
+#[derive(Default, Clone)]
+pub struct VecLadder {
+    levels: Vec<(i64, i64)>,
+}
+
+impl Ladder for VecLadder {
+    #[inline]
+    fn set(&mut self, key: i64, qty: i64) {
+        // Most updates land near the best level, at the end of the Vec.
+        let n = self.levels.len();
+        if let Some(&(k, _)) = self.levels.last() {
+            if key > k {
+                if qty != 0 {
+                    self.levels.push((key, qty));
+                }
+                return;
+            }
+            if key == k {
+                if qty != 0 {
+                    self.levels[n - 1].1 = qty;
+                } else {
+                    self.levels.pop();
+                }
+                return;
+            }
+        }
+        match self.levels.binary_search_by(|l| l.0.cmp(&key)) {
+            Ok(i) => {
+                if qty != 0 {
+                    self.levels[i].1 = qty;
+                } else {
+                    self.levels.remove(i);
+                }
+            }
+            Err(i) => {
+                if qty != 0 {
+                    self.levels.insert(i, (key, qty));
+                }
+            }
+        }
+    }
+    #[inline]
+    fn get(&self, key: i64) -> i64 {
+        match self.levels.binary_search_by(|l| l.0.cmp(&key)) {
+            Ok(i) => self.levels[i].1,
+            Err(_) => 0,
+        }
+    }
+    #[inline]
+    fn best(&self) -> Option<(i64, i64)> {
+        self.levels.last().copied()
+    }
+    fn len(&self) -> usize {
+        self.levels.len()
+    }
+    fn clear(&mut self) {
+        self.levels.clear();
+    }
+    fn top(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.levels.iter().rev().copied()
+    }
+}
+
+/// Levels in a B-tree: O(log n) everywhere, no large moves for deep updates.
+#[derive(Default, Clone)]
+pub struct TreeLadder {
+    levels: BTreeMap<i64, i64>,
+}
+
+impl Ladder for TreeLadder {
+    #[inline]
+    fn set(&mut self, key: i64, qty: i64) {
+        if qty == 0 {
+            self.levels.remove(&key);
+        } else {
+            self.levels.insert(key, qty);
+        }
+    }
+    fn get(&self, key: i64) -> i64 {
+        self.levels.get(&key).copied().unwrap_or(0)
+    }
+    fn best(&self) -> Option<(i64, i64)> {
+        self.levels.last_key_value().map(|(k, v)| (*k, *v))
+    }
+    fn len(&self) -> usize {
+        self.levels.len()
+    }
+    fn clear(&mut self) {
+        self.levels.clear();
+    }
+    fn top(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.levels.iter().rev().map(|(k, v)| (*k, *v))
+    }
+}
+
+/// Which venue's message format and sequence rules a book follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Venue {
+    BinanceSpot,
+    BinanceFutures,
+    Okx,
+    Bybit,
+}
+
+impl Venue {
+    pub fn parse(name: &str) -> Option<Venue> {
+        Some(match name {
+            "binance" | "binance_spot" => Venue::BinanceSpot,
+            "binance_futures" | "binance_usdm" | "binance_coinm" => Venue::BinanceFutures,
+            "okx" => Venue::Okx,
+            "bybit" => Venue::Bybit,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a book is in its synchronisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    /// No usable snapshot: Binance events are buffered, others need a snapshot.
+    Waiting,
+    /// Snapshot loaded, no event applied yet (Binance's first-event rule applies).
+    First,
+    Live,
+}
+
+/// One parsed level update, before it is applied.
+#[derive(Debug, Clone, Copy)]
+struct LevelUpdate {
+    bid: bool,
+    price: i64,
+    qty: i64,
+    /// OKX only: the level's original price and size text (for the checksum).
+    px_text: Span,
+    sz_text: Span,
+}
+
+/// A Binance diff event kept until the snapshot arrives.
+struct Buffered {
+    first: i64,
+    last: i64,
+    prev: i64,
+    levels: Vec<(bool, i64, i64)>,
+}
+
+/// Original text of an OKX level (price and size), kept for the checksum.
+#[derive(Clone, Copy, Default)]
+struct Text {
+    len: u8,
+    bytes: [u8; 23],
+}
+
+impl Text {
+    fn new(raw: &[u8], at: usize) -> Result<Text> {
+        if raw.len() > 23 {
+            return Err(ScanError::Malformed {
+                pos: at,
+                what: "number text too long",
+            });
+        }
+        let mut t = Text {
+            len: raw.len() as u8,
+            bytes: [0; 23],
+        };
+        t.bytes[..raw.len()].copy_from_slice(raw);
+        Ok(t)
+    }
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+/// Most Binance events kept while waiting for a snapshot; older ones are dropped (the
+/// snapshot will be newer than them anyway).
+const MAX_BUFFERED: usize = 4096;
+
+/// A venue's L2 book for one instrument.
+pub struct Book<L: Ladder = VecLadder> {
+    pub venue: Venue,
+    pub price_grid: FastGrid,
+    pub qty_grid: FastGrid,
+    bids: L,
+    asks: L,
+    sync: Sync,
+    /// Binance `u`, OKX `seqId`, Bybit `u` of the last applied message.
+    pub last_id: i64,
+    /// Venue time of the last applied message (ms), 0 if none.
+    pub exch_time: i64,
+    buffer: Vec<Buffered>,
+    scratch: Vec<LevelUpdate>,
+    okx_text: HashMap<i64, (Text, Text)>,
+}
+
+impl<L: Ladder> Book<L> {
+    pub fn new(venue: Venue, price_grid: FastGrid, qty_grid: FastGrid) -> Book<L> {
+        Book {
+            venue,
+            price_grid,
+            qty_grid,
+            bids: L::default(),
+            asks: L::default(),
+            sync: Sync::Waiting,
+            last_id: 0,
+            exch_time: 0,
+            buffer: Vec::new(),
+            scratch: Vec::with_capacity(64),
+            okx_text: HashMap::new(),
+        }
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.sync != Sync::Waiting
+    }
+
+    /// Forgets the sync state (not the levels) so that the next snapshot starts over.
+    pub fn invalidate(&mut self) {
+        self.sync = Sync::Waiting;
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    #[inline]
+    pub fn set_level(&mut self, bid: bool, price: i64, qty: i64) {
+        if bid {
+            self.bids.set(price, qty);
+        } else {
+            self.asks.set(-price, qty);
+        }
+    }
+
+    #[inline]
+    pub fn best_bid(&self) -> Option<(i64, i64)> {
+        self.bids.best()
+    }
+
+    #[inline]
+    pub fn best_ask(&self) -> Option<(i64, i64)> {
+        self.asks.best().map(|(k, q)| (-k, q))
+    }
+
+    pub fn size_at(&self, bid: bool, price: i64) -> i64 {
+        if bid {
+            self.bids.get(price)
+        } else {
+            self.asks.get(-price)
+        }
+    }
+
+    /// Up to `n` levels from the best outward, as (price, qty).
+    pub fn depth(&self, bid: bool, n: usize) -> Vec<(i64, i64)> {
+        if bid {
+            self.bids.top().take(n).collect()
+        } else {
+            self.asks.top().take(n).map(|(k, q)| (-k, q)).collect()
+        }
+    }
+
+    pub fn len(&self, bid: bool) -> usize {
+        if bid {
+            self.bids.len()
+        } else {
+            self.asks.len()
+        }
+    }
+
+    pub fn is_crossed(&self) -> bool {
+        match (self.best_bid(), self.best_ask()) {
+            (Some((b, _)), Some((a, _))) => b >= a,
+            _ => false,
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.bids.clear();
+        self.asks.clear();
+        self.okx_text.clear();
+    }
+
+    /// Loads a snapshot given in units; `last_id` is Binance's `lastUpdateId`, OKX's
+    /// `seqId` or Bybit's `u`. Buffered Binance events are replayed on top.
+    pub fn load_snapshot(
+        &mut self,
+        bids: &[(i64, i64)],
+        asks: &[(i64, i64)],
+        last_id: i64,
+    ) -> Status {
+        self.clear();
+        for &(p, q) in bids {
+            self.bids.set(p, q);
+        }
+        for &(p, q) in asks {
+            self.asks.set(-p, q);
+        }
+        self.after_snapshot(last_id)
+    }
+
+    fn after_snapshot(&mut self, last_id: i64) -> Status {
+        self.last_id = last_id;
+        match self.venue {
+            Venue::BinanceSpot | Venue::BinanceFutures => {
+                self.sync = Sync::First;
+                let buffer = std::mem::take(&mut self.buffer);
+                let mut status = Status::Applied;
+                if let Some(first) = buffer.first() {
+                    // A snapshot older than the first buffered event leaves a hole.
+                    if last_id < first.first - 1 {
+                        self.buffer = buffer;
+                        self.sync = Sync::Waiting;
+                        return Status::Resync;
+                    }
+                }
+                for ev in &buffer {
+                    self.scratch.clear();
+                    for &(bid, price, qty) in &ev.levels {
+                        self.scratch.push(LevelUpdate {
+                            bid,
+                            price,
+                            qty,
+                            px_text: Span::default(),
+                            sz_text: Span::default(),
+                        });
+                    }
+                    let s = self.binance_sequenced(ev.first, ev.last, ev.prev, &[]);
+                    if s == Status::Resync {
+                        status = Status::Resync;
+                        break;
+                    }
+                }
+                status
+            }
+            Venue::Okx | Venue::Bybit => {
+                self.sync = Sync::Live;
+                Status::Applied
+            }
+        }
+    }
+
+    /// Applies the levels in `scratch` if the Binance sequence rules allow it.
+    fn binance_sequenced(&mut self, first: i64, last: i64, prev: i64, buf: &[u8]) -> Status {
+        let l = self.last_id;
+        let ok = match (self.venue, self.sync) {
+            (_, Sync::Waiting) => {
+                if self.buffer.len() == MAX_BUFFERED {
+                    self.buffer.remove(0);
+                }
+                let levels = self
+                    .scratch
+                    .iter()
+                    .map(|u| (u.bid, u.price, u.qty))
+                    .collect();
+                self.buffer.push(Buffered {
+                    first,
+                    last,
+                    prev,
+                    levels,
+                });
+                return Status::Buffered;
+            }
+            (Venue::BinanceFutures, Sync::First) => {
+                if last < l {
+                    return Status::Stale;
+                }
+                // The documented rule is U <= lastUpdateId <= u; an event that chains
+                // exactly onto the snapshot (pu == lastUpdateId) is continuous too.
+                first <= l || prev == l
+            }
+            (Venue::BinanceFutures, _) => {
+                if last <= l {
+                    return Status::Stale;
+                }
+                prev == l
+            }
+            (_, _) => {
+                if last <= l {
+                    return Status::Stale;
+                }
+                first <= l + 1
+            }
+        };
+        if !ok {
+            self.sync = Sync::Waiting;
+            return Status::Resync;
+        }
+        self.apply_scratch(buf);
+        self.last_id = last;
+        self.sync = Sync::Live;
+        Status::Applied
+    }
+
+    fn apply_scratch(&mut self, buf: &[u8]) {
+        let okx = self.venue == Venue::Okx;
+        for k in 0..self.scratch.len() {
+            let u = self.scratch[k];
+            if u.bid {
+                self.bids.set(u.price, u.qty);
+            } else {
+                self.asks.set(-u.price, u.qty);
+            }
+            if okx {
+                let key = if u.bid { u.price } else { -u.price - 1 };
+                if u.qty == 0 {
+                    self.okx_text.remove(&key);
+                } else {
+                    // Lengths were checked when the message was scanned.
+                    let px = Text::new(u.px_text.of(buf), 0).unwrap_or_default();
+                    let sz = Text::new(u.sz_text.of(buf), 0).unwrap_or_default();
+                    self.okx_text.insert(key, (px, sz));
+                }
+            }
+        }
+    }
+
+    /// Applies one venue message (a diff or, for OKX and Bybit, a snapshot) from its raw
+    /// bytes. Nothing is changed if the bytes are malformed.
+    pub fn apply_message(&mut self, buf: &[u8]) -> Result<Status> {
+        match self.venue {
+            Venue::BinanceSpot | Venue::BinanceFutures => self.apply_binance(buf),
+            Venue::Okx => self.apply_okx(buf),
+            Venue::Bybit => self.apply_bybit(buf),
+        }
+    }
+
+    /// Reads `[[price, qty, ...], ...]` into scratch.
+    fn levels(&mut self, cur: &mut Cursor<'_>, bid: bool, keep_text: bool) -> Result<()> {
+        let pg = self.price_grid;
+        let qg = self.qty_grid;
+        let scratch = &mut self.scratch;
+        cur.array(|c| {
+            c.expect(b'[', "expected a [price, size] pair")?;
+            let (px, _) = c.string()?;
+            let price = pg.units(px.of(c.buf), px.start as usize)?;
+            c.expect(b',', "expected ','")?;
+            let (sz, _) = c.string()?;
+            let qty = qg.units(sz.of(c.buf), sz.start as usize)?;
+            if qty < 0 {
+                return Err(ScanError::Malformed {
+                    pos: sz.start as usize,
+                    what: "negative size",
+                });
+            }
+            if keep_text {
+                Text::new(px.of(c.buf), px.start as usize)?;
+                Text::new(sz.of(c.buf), sz.start as usize)?;
+            }
+            while c.eat(b',') {
+                c.skip()?;
+            }
+            c.expect(b']', "expected ']'")?;
+            scratch.push(LevelUpdate {
+                bid,
+                price,
+                qty,
+                px_text: px,
+                sz_text: sz,
+            });
+            Ok(())
+        })
+    }
+
+    /// A Binance `depthUpdate` (raw or wrapped in a combined-stream envelope).
+    fn apply_binance(&mut self, buf: &[u8]) -> Result<Status> {
+        self.scratch.clear();
+        let mut cur = Cursor::new(buf);
+        let (mut first, mut last, mut prev) = (None, None, i64::MIN);
+        let mut time = 0;
+        let mut event_ok = true;
+        self.binance_depth_object(
+            &mut cur,
+            &mut first,
+            &mut last,
+            &mut prev,
+            &mut time,
+            &mut event_ok,
+        )?;
+        cur.end()?;
+        if !event_ok {
+            return Err(ScanError::Malformed {
+                pos: 0,
+                what: "not a depthUpdate event",
+            });
+        }
+        let end = buf.len();
+        let first = first.ok_or(ScanError::Missing {
+            pos: end,
+            field: "U",
+        })?;
+        let last = last.ok_or(ScanError::Missing {
+            pos: end,
+            field: "u",
+        })?;
+        if self.venue == Venue::BinanceFutures && prev == i64::MIN && self.sync != Sync::Waiting {
+            return Err(ScanError::Missing {
+                pos: end,
+                field: "pu",
+            });
+        }
+        let status = self.binance_sequenced(first, last, prev, buf);
+        if status == Status::Applied {
+            self.exch_time = time;
+        }
+        Ok(status)
+    }
+
+    fn binance_depth_object(
+        &mut self,
+        cur: &mut Cursor<'_>,
+        first: &mut Option<i64>,
+        last: &mut Option<i64>,
+        prev: &mut i64,
+        time: &mut i64,
+        event_ok: &mut bool,
+    ) -> Result<()> {
+        cur.expect(b'{', "expected '{'")?;
+        if cur.eat(b'}') {
+            return Ok(());
+        }
+        loop {
+            let (key, _) = cur.string()?;
+            cur.expect(b':', "expected ':'")?;
+            match key.of(cur.buf) {
+                b"U" => *first = Some(cur.int()?),
+                b"u" => *last = Some(cur.int()?),
+                b"pu" => *prev = cur.int()?,
+                b"E" => *time = cur.int()?,
+                b"b" => self.levels(cur, true, false)?,
+                b"a" => self.levels(cur, false, false)?,
+                b"e" => {
+                    let (v, _) = cur.string()?;
+                    *event_ok = v.of(cur.buf) == b"depthUpdate";
+                }
+                b"data" => self.binance_depth_object(cur, first, last, prev, time, event_ok)?,
+                _ => cur.skip()?,
+            }
+            if cur.eat(b',') {
+                continue;
+            }
+            return cur.expect(b'}', "expected ',' or '}'");
+        }
+    }
+
+    /// A Binance REST depth snapshot `{"lastUpdateId":..,"bids":[..],"asks":[..]}`.
+    pub fn load_binance_snapshot(&mut self, buf: &[u8]) -> Result<Status> {
+        self.scratch.clear();
+        let mut cur = Cursor::new(buf);
+        let mut last_id = None;
+        cur.expect(b'{', "expected '{'")?;
+        if !cur.eat(b'}') {
+            loop {
+                let (key, _) = cur.string()?;
+                cur.expect(b':', "expected ':'")?;
+                match key.of(buf) {
+                    b"lastUpdateId" => last_id = Some(cur.int()?),
+                    b"bids" => self.levels(&mut cur, true, false)?,
+                    b"asks" => self.levels(&mut cur, false, false)?,
+                    _ => cur.skip()?,
+                }
+                if cur.eat(b',') {
+                    continue;
+                }
+                cur.expect(b'}', "expected ',' or '}'")?;
+                break;
+            }
+        }
+        cur.end()?;
+        let last_id = last_id.ok_or(ScanError::Missing {
+            pos: buf.len(),
+            field: "lastUpdateId",
+        })?;
+        self.clear();
+        self.apply_scratch(buf);
+        Ok(self.after_snapshot(last_id))
+    }
+
+    /// An OKX `books`/`books-l2-tbt`/`books50-l2-tbt` push.
+    fn apply_okx(&mut self, buf: &[u8]) -> Result<Status> {
+        self.scratch.clear();
+        let mut cur = Cursor::new(buf);
+        let mut snapshot = None;
+        let (mut seq, mut prev, mut checksum, mut ts) = (None, None, 0i64, 0i64);
+        let mut entries = 0;
+        cur.expect(b'{', "expected '{'")?;
+        loop {
+            let (key, _) = cur.string()?;
+            cur.expect(b':', "expected ':'")?;
+            match key.of(buf) {
+                b"action" => {
+                    let (v, _) = cur.string()?;
+                    snapshot = Some(v.of(buf) == b"snapshot");
+                }
+                b"data" => {
+                    let me = &mut *self;
+                    cur.array(|c| {
+                        entries += 1;
+                        if entries > 1 {
+                            return Err(ScanError::Malformed {
+                                pos: c.pos,
+                                what: "more than one book entry",
+                            });
+                        }
+                        c.object(|c, k| {
+                            match k {
+                                b"asks" => me.levels(c, false, true)?,
+                                b"bids" => me.levels(c, true, true)?,
+                                b"seqId" => seq = Some(c.int_or_string()?),
+                                b"prevSeqId" => prev = Some(c.int_or_string()?),
+                                b"checksum" => checksum = c.int_or_string()?,
+                                b"ts" => ts = c.int_or_string()?,
+                                _ => c.skip()?,
+                            }
+                            Ok(())
+                        })
+                    })?;
+                }
+                _ => cur.skip()?,
+            }
+            if cur.eat(b',') {
+                continue;
+            }
+            cur.expect(b'}', "expected ',' or '}'")?;
+            break;
+        }
+        cur.end()?;
+        let end = buf.len();
+        if entries == 0 {
+            return Err(ScanError::Missing {
+                pos: end,
+                field: "data",
+            });
+        }
+        let seq = seq.ok_or(ScanError::Missing {
+            pos: end,
+            field: "seqId",
+        })?;
+        // books5-style pushes carry no action: each one is a whole book.
+        let snapshot = snapshot.unwrap_or(true);
+        if snapshot {
+            self.clear();
+            self.apply_scratch(buf);
+            self.after_snapshot(seq);
+        } else {
+            let prev = prev.ok_or(ScanError::Missing {
+                pos: end,
+                field: "prevSeqId",
+            })?;
+            if self.sync == Sync::Waiting || prev != self.last_id {
+                self.sync = Sync::Waiting;
+                return Ok(Status::Resync);
+            }
+            self.apply_scratch(buf);
+            self.last_id = seq;
+        }
+        self.exch_time = ts;
+        if checksum != 0 && i64::from(self.okx_checksum()) != checksum {
+            self.sync = Sync::Waiting;
+            return Ok(Status::Resync);
+        }
+        Ok(Status::Applied)
+    }
+
+    /// CRC32 (as OKX's signed 32-bit value) of `bid:size:ask:size:...` over the top 25
+    /// levels, using each level's original text.
+    pub fn okx_checksum(&self) -> i32 {
+        let mut text: Vec<u8> = Vec::with_capacity(25 * 4 * 12);
+        let mut bids = self.bids.top().take(25);
+        let mut asks = self.asks.top().take(25);
+        loop {
+            let b = bids.next();
+            let a = asks.next();
+            if b.is_none() && a.is_none() {
+                break;
+            }
+            for (key, is_bid) in [(b, true), (a, false)] {
+                if let Some((k, _)) = key {
+                    let tkey = if is_bid { k } else { k - 1 };
+                    if let Some((px, sz)) = self.okx_text.get(&tkey) {
+                        if !text.is_empty() {
+                            text.push(b':');
+                        }
+                        text.extend_from_slice(px.as_bytes());
+                        text.push(b':');
+                        text.extend_from_slice(sz.as_bytes());
+                    }
+                }
+            }
+        }
+        crc32(&text) as i32
+    }
+
+    /// A Bybit `orderbook.{depth}.{symbol}` push.
+    fn apply_bybit(&mut self, buf: &[u8]) -> Result<Status> {
+        self.scratch.clear();
+        let mut cur = Cursor::new(buf);
+        let mut snapshot = None;
+        let (mut upd, mut ts) = (None, 0i64);
+        let mut has_data = false;
+        cur.expect(b'{', "expected '{'")?;
+        loop {
+            let (key, _) = cur.string()?;
+            cur.expect(b':', "expected ':'")?;
+            match key.of(buf) {
+                b"type" => {
+                    let (v, _) = cur.string()?;
+                    snapshot = Some(v.of(buf) == b"snapshot");
+                }
+                b"ts" => ts = cur.int()?,
+                b"data" => {
+                    has_data = true;
+                    let me = &mut *self;
+                    cur.object(|c, k| {
+                        match k {
+                            b"b" => me.levels(c, true, false)?,
+                            b"a" => me.levels(c, false, false)?,
+                            b"u" => upd = Some(c.int()?),
+                            _ => c.skip()?,
+                        }
+                        Ok(())
+                    })?;
+                }
+                _ => cur.skip()?,
+            }
+            if cur.eat(b',') {
+                continue;
+            }
+            cur.expect(b'}', "expected ',' or '}'")?;
+            break;
+        }
+        cur.end()?;
+        let end = buf.len();
+        if !has_data {
+            return Err(ScanError::Missing {
+                pos: end,
+                field: "data",
+            });
+        }
+        let snapshot = snapshot.ok_or(ScanError::Missing {
+            pos: end,
+            field: "type",
+        })?;
+        let upd = upd.ok_or(ScanError::Missing {
+            pos: end,
+            field: "u",
+        })?;
+        if snapshot || upd == 1 {
+            // u == 1 marks a service restart: the message is a whole book.
+            self.clear();
+            self.apply_scratch(buf);
+            self.after_snapshot(upd);
+        } else {
+            if self.sync == Sync::Waiting {
+                return Ok(Status::Resync);
+            }
+            if upd <= self.last_id {
+                return Ok(Status::Stale);
+            }
+            if upd != self.last_id + 1 {
+                self.sync = Sync::Waiting;
+                return Ok(Status::Resync);
+            }
+            self.apply_scratch(buf);
+            self.last_id = upd;
+        }
+        self.exch_time = ts;
+        Ok(Status::Applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixed::Grid;
+    use crate::testrng::Rng;
+
+    fn grid(s: &str) -> FastGrid {
+        FastGrid::from_grid(&Grid::parse(s.as_bytes()).unwrap()).unwrap()
+    }
+
+    fn book(venue: Venue) -> Book {
+        Book::new(venue, grid("0.01"), grid("0.001"))
+    }
+
+    fn depth(
+        first: i64,
+        last: i64,
+        prev: Option<i64>,
+        bids: &[(&str, &str)],
+        asks: &[(&str, &str)],
+    ) -> Vec<u8> {
+        let lv = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(p, q)| format!("[\"{p}\",\"{q}\"]"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let pu = prev.map(|p| format!(",\"pu\":{p}")).unwrap_or_default();
+        format!(
+            "{{\"e\":\"depthUpdate\",\"E\":1700000000000,\"s\":\"BTCUSDT\",\"U\":{first},\"u\":{last}{pu},\"b\":[{}],\"a\":[{}]}}",
+            lv(bids),
+            lv(asks)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn binance_spot_buffers_until_snapshot_then_replays() {
+        let mut b = book(Venue::BinanceSpot);
+        assert_eq!(
+            b.apply_message(&depth(95, 99, None, &[("10.00", "1")], &[])),
+            Ok(Status::Buffered)
+        );
+        assert_eq!(
+            b.apply_message(&depth(100, 105, None, &[("10.01", "2")], &[("10.05", "3")])),
+            Ok(Status::Buffered)
+        );
+        assert_eq!(
+            b.apply_message(&depth(106, 107, None, &[("10.01", "0")], &[])),
+            Ok(Status::Buffered)
+        );
+        let snap = br#"{"lastUpdateId":101,"bids":[["10.00","5.000"],["9.99","1"]],"asks":[["10.10","1"]]}"#;
+        assert_eq!(b.load_binance_snapshot(snap), Ok(Status::Applied));
+        // Event 95..99 dropped (older than the snapshot); 100..105 and 106..107 applied.
+        assert_eq!(b.best_bid(), Some((1000, 5000)));
+        assert_eq!(b.best_ask(), Some((1005, 3000)));
+        assert_eq!(b.last_id, 107);
+        assert_eq!(
+            b.apply_message(&depth(108, 108, None, &[], &[])),
+            Ok(Status::Applied)
+        );
+        assert_eq!(
+            b.apply_message(&depth(100, 104, None, &[], &[])),
+            Ok(Status::Stale)
+        );
+        // 109 is missing: gap.
+        assert_eq!(
+            b.apply_message(&depth(110, 111, None, &[("10.02", "1")], &[])),
+            Ok(Status::Resync)
+        );
+        assert!(!b.is_synced());
+        assert_eq!(
+            b.size_at(true, 1002),
+            0,
+            "a gapped event must not touch the book"
+        );
+        assert_eq!(
+            b.apply_message(&depth(112, 113, None, &[], &[])),
+            Ok(Status::Buffered)
+        );
+    }
+
+    #[test]
+    fn binance_snapshot_older_than_buffer_needs_another() {
+        let mut b = book(Venue::BinanceSpot);
+        b.apply_message(&depth(200, 210, None, &[], &[])).unwrap();
+        let snap = br#"{"lastUpdateId":150,"bids":[],"asks":[]}"#;
+        assert_eq!(b.load_binance_snapshot(snap), Ok(Status::Resync));
+        assert_eq!(b.buffered(), 1);
+        let snap = br#"{"lastUpdateId":205,"bids":[["1","1"]],"asks":[]}"#;
+        assert_eq!(b.load_binance_snapshot(snap), Ok(Status::Applied));
+        assert_eq!(b.last_id, 210);
+    }
+
+    #[test]
+    fn binance_futures_uses_pu_chain() {
+        let mut b = book(Venue::BinanceFutures);
+        let snap = br#"{"lastUpdateId":1000,"E":1,"T":1,"bids":[["10","1"]],"asks":[["11","1"]]}"#;
+        assert_eq!(b.load_binance_snapshot(snap), Ok(Status::Applied));
+        assert_eq!(
+            b.apply_message(&depth(990, 999, Some(989), &[], &[])),
+            Ok(Status::Stale)
+        );
+        assert_eq!(
+            b.apply_message(&depth(995, 1003, Some(994), &[("10.5", "2")], &[])),
+            Ok(Status::Applied)
+        );
+        assert_eq!(
+            b.apply_message(&depth(1004, 1006, Some(1003), &[], &[("11", "0")])),
+            Ok(Status::Applied)
+        );
+        assert_eq!(b.best_ask(), None);
+        assert_eq!(
+            b.apply_message(&depth(1010, 1012, Some(1008), &[], &[])),
+            Ok(Status::Resync)
+        );
+    }
+
+    #[test]
+    fn combined_stream_envelope_is_accepted() {
+        let mut b = book(Venue::BinanceSpot);
+        b.load_snapshot(&[], &[], 5);
+        let inner = String::from_utf8(depth(6, 6, None, &[("1.00", "1")], &[])).unwrap();
+        let msg = format!("{{\"stream\":\"btcusdt@depth\",\"data\":{inner}}}");
+        assert_eq!(b.apply_message(msg.as_bytes()), Ok(Status::Applied));
+        assert_eq!(b.best_bid(), Some((100, 1000)));
+    }
+
+    #[test]
+    fn malformed_depth_changes_nothing_and_names_offset() {
+        let mut b = book(Venue::BinanceSpot);
+        b.load_snapshot(&[(100, 1)], &[], 5);
+        let bad = br#"{"e":"depthUpdate","U":6,"u":6,"b":[["1.00","1"],["1.001","1"]],"a":[]}"#;
+        let err = b.apply_message(bad).unwrap_err();
+        assert_eq!(err, ScanError::OffGrid { pos: 51 });
+        assert_eq!(b.best_bid(), Some((100, 1)));
+        let err = b
+            .apply_message(br#"{"U":6,"u":6,"b":[["1","1"]"#)
+            .unwrap_err();
+        assert_eq!(err.pos(), 27);
+    }
+
+    #[test]
+    fn okx_checksum_over_original_text() {
+        let mut b = Book::<VecLadder>::new(Venue::Okx, grid("0.1"), grid("1"));
+        let text = b"3366.1:7:3366.8:9:3366:6:3368:8";
+        let want = crc32(text) as i32;
+        let snap = format!(
+            r#"{{"arg":{{"channel":"books","instId":"BTC-USDT"}},"action":"snapshot","data":[{{"asks":[["3366.8","9","0","3"],["3368","8","0","3"]],"bids":[["3366.1","7","0","3"],["3366","6","0","3"]],"ts":"1597026383085","checksum":{want},"prevSeqId":-1,"seqId":123456}}]}}"#
+        );
+        assert_eq!(b.apply_message(snap.as_bytes()), Ok(Status::Applied));
+        assert_eq!(b.okx_checksum(), want);
+        let upd = br#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[["3368","0","0","0"]],"bids":[],"ts":"1","checksum":0,"prevSeqId":123456,"seqId":123457}]}"#;
+        assert_eq!(b.apply_message(upd), Ok(Status::Applied));
+        assert_eq!(b.okx_checksum(), crc32(b"3366.1:7:3366.8:9:3366:6") as i32);
+        let bad_sum = br#"{"action":"update","data":[{"asks":[],"bids":[["3366.2","1","0","1"]],"checksum":12345,"prevSeqId":123457,"seqId":123458}]}"#;
+        assert_eq!(b.apply_message(bad_sum), Ok(Status::Resync));
+        let gap = br#"{"action":"update","data":[{"asks":[],"bids":[],"checksum":0,"prevSeqId":1,"seqId":2}]}"#;
+        assert_eq!(b.apply_message(gap), Ok(Status::Resync));
+    }
+
+    #[test]
+    fn bybit_delta_needs_consecutive_u() {
+        let mut b = Book::<VecLadder>::new(Venue::Bybit, grid("0.5"), grid("0.001"));
+        let delta = br#"{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":1,"data":{"s":"BTCUSDT","b":[],"a":[],"u":5,"seq":9},"cts":1}"#;
+        assert_eq!(b.apply_message(delta), Ok(Status::Resync));
+        let snap = br#"{"topic":"orderbook.50.BTCUSDT","type":"snapshot","ts":1672304484978,"data":{"s":"BTCUSDT","b":[["16493.50","0.006"],["16493.00","0.100"]],"a":[["16611.00","0.029"]],"u":18521288,"seq":7961638724},"cts":1672304484976}"#;
+        assert_eq!(b.apply_message(snap), Ok(Status::Applied));
+        assert_eq!(b.best_bid(), Some((32987, 6)));
+        let d = br#"{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":2,"data":{"s":"BTCUSDT","b":[["16493.50","0"]],"a":[["16600.00","1"]],"u":18521289,"seq":7961638725},"cts":2}"#;
+        assert_eq!(b.apply_message(d), Ok(Status::Applied));
+        assert_eq!(b.best_bid(), Some((32986, 100)));
+        assert_eq!(b.best_ask(), Some((33200, 1000)));
+        assert_eq!(b.apply_message(d), Ok(Status::Stale));
+        let skip = br#"{"type":"delta","data":{"b":[],"a":[],"u":18521291}}"#;
+        assert_eq!(b.apply_message(skip), Ok(Status::Resync));
+        let restart = br#"{"type":"delta","data":{"b":[["1","1"]],"a":[],"u":1}}"#;
+        assert_eq!(b.apply_message(restart), Ok(Status::Applied));
+        assert_eq!(b.len(true), 1);
+    }
+
+    fn refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+        v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+    }
+
+    /// A market that evolves without ever crossing; each step emits a Binance diff.
+    fn random_uncrossed_run<L: Ladder>(seed: u64, futures: bool) {
+        let mut rng = Rng::new(seed);
+        let venue = if futures {
+            Venue::BinanceFutures
+        } else {
+            Venue::BinanceSpot
+        };
+        let mut b: Book<L> = Book::new(venue, grid("1"), grid("1"));
+        let mut model: BTreeMap<i64, (bool, i64)> = BTreeMap::new();
+        let mut mid = 10_000i64;
+        for p in 1..=20 {
+            model.insert(mid - p, (true, 1 + rng.below(50) as i64));
+            model.insert(mid + p, (false, 1 + rng.below(50) as i64));
+        }
+        let bids: Vec<_> = model
+            .iter()
+            .filter(|(_, v)| v.0)
+            .map(|(p, v)| (*p, v.1))
+            .collect();
+        let asks: Vec<_> = model
+            .iter()
+            .filter(|(_, v)| !v.0)
+            .map(|(p, v)| (*p, v.1))
+            .collect();
+        let mut id = 100;
+        b.load_snapshot(&bids, &asks, id);
+        for _ in 0..400 {
+            mid += rng.below(5) as i64 - 2;
+            let mut bl = Vec::new();
+            let mut al = Vec::new();
+            // Levels on the wrong side of the new mid are removed first.
+            let wrong: Vec<_> = model
+                .iter()
+                .filter(|(p, v)| (v.0 && **p >= mid) || (!v.0 && **p <= mid))
+                .map(|(p, v)| (*p, v.0))
+                .collect();
+            for (p, bid) in wrong {
+                model.remove(&p);
+                if bid { &mut bl } else { &mut al }.push((p.to_string(), "0".to_string()));
+            }
+            for _ in 0..rng.below(8) {
+                let off = 1 + rng.below(40) as i64;
+                let bid = rng.below(2) == 0;
+                let p = if bid { mid - off } else { mid + off };
+                let q = if rng.below(4) == 0 {
+                    0
+                } else {
+                    1 + rng.below(99) as i64
+                };
+                if q == 0 {
+                    model.remove(&p);
+                } else {
+                    model.insert(p, (bid, q));
+                }
+                if bid { &mut bl } else { &mut al }.push((p.to_string(), q.to_string()));
+            }
+            let n = 1 + rng.below(3) as i64;
+            let msg = depth(
+                id + 1,
+                id + n,
+                futures.then_some(id),
+                &refs(&bl),
+                &refs(&al),
+            );
+            assert_eq!(b.apply_message(&msg), Ok(Status::Applied));
+            id += n;
+            assert!(!b.is_crossed(), "crossed at update {id}");
+            let mine: Vec<_> = b.depth(true, usize::MAX);
+            let want: Vec<_> = model
+                .iter()
+                .rev()
+                .filter(|(_, v)| v.0)
+                .map(|(p, v)| (*p, v.1))
+                .collect();
+            assert_eq!(mine, want);
+            let mine: Vec<_> = b.depth(false, usize::MAX);
+            let want: Vec<_> = model
+                .iter()
+                .filter(|(_, v)| !v.0)
+                .map(|(p, v)| (*p, v.1))
+                .collect();
+            assert_eq!(mine, want);
+        }
+        // A dropped message is always reported.
+        let msg = depth(id + 2, id + 3, futures.then_some(id + 1), &[], &[]);
+        assert_eq!(b.apply_message(&msg), Ok(Status::Resync));
+    }
+
+    #[test]
+    fn property_valid_sequences_never_cross_and_match_model() {
+        for seed in 1..40 {
+            random_uncrossed_run::<VecLadder>(seed, seed % 2 == 0);
+            random_uncrossed_run::<TreeLadder>(seed, seed % 2 == 1);
+        }
+    }
+
+    #[test]
+    fn ladders_agree_on_random_operations() {
+        let mut rng = Rng::new(7);
+        let mut v = VecLadder::default();
+        let mut t = TreeLadder::default();
+        for _ in 0..20_000 {
+            let k = rng.below(500) as i64 - 250;
+            let q = if rng.below(3) == 0 {
+                0
+            } else {
+                rng.below(1000) as i64
+            };
+            v.set(k, q);
+            t.set(k, q);
+            assert_eq!(v.best(), t.best());
+            assert_eq!(v.get(k), t.get(k));
+        }
+        assert!(v.top().eq(t.top()));
+    }
+
+    /// Times both layouts on a Binance-like stream: a 1,000-level book per side where
+    /// most changes are within 20 levels of the top and some are deep.
+    /// Run with `cargo test --release -- --ignored ladder_layouts --nocapture`.
+    #[test]
+    #[ignore]
+    fn ladder_layouts_measured() {
+        fn run<L: Ladder>(name: &str, levels: i64) {
+            let mut rng = Rng::new(11);
+            let mut ops = Vec::new();
+            for _ in 0..2_000_000 {
+                let deep = rng.below(10) == 0;
+                let off = if deep {
+                    rng.below(levels as u64)
+                } else {
+                    rng.below(20)
+                } as i64;
+                let q = if rng.below(3) == 0 {
+                    0
+                } else {
+                    1 + rng.below(1000) as i64
+                };
+                ops.push((1_000_000 - off, q));
+            }
+            let mut l = L::default();
+            for k in 0..levels {
+                l.set(1_000_000 - k, 5);
+            }
+            let t = std::time::Instant::now();
+            let mut sink = 0;
+            for &(k, q) in &ops {
+                l.set(k, q);
+                sink += l.best().map_or(0, |b| b.1);
+            }
+            let ns = t.elapsed().as_nanos() as f64 / ops.len() as f64;
+            println!("{name} levels={levels}: {ns:.1} ns per set+best ({sink})");
+        }
+        for levels in [100, 1000, 5000] {
+            run::<VecLadder>("sorted Vec", levels);
+            run::<TreeLadder>("BTreeMap  ", levels);
+        }
+    }
+}

@@ -1,0 +1,116 @@
+"""The compiled order book: venue sequence rules, queries and malformed input."""
+
+import pytest
+from core_frames import depth_update
+
+from ems import _core
+from ems._core import APPLIED, ASK, BID, BUFFERED, RESYNC, STALE, DecodeError, OrderBook
+
+
+def test_binance_spot_book_buffers_until_snapshot_and_replays() -> None:
+    book = OrderBook("binance_spot", "0.01", "0.001")
+    assert book.apply(depth_update(100, 105, [("10.01", "2")], [("10.05", "3")])) == BUFFERED
+    assert not book.synced
+    snap = b'{"lastUpdateId":101,"bids":[["10.00","5"],["9.99","1"]],"asks":[["10.10","1"]]}'
+    assert book.load_snapshot(snap) == APPLIED
+    assert book.synced
+    assert book.best_bid() == (1001, 2000)
+    assert book.best_ask() == (1005, 3000)
+    assert book.last_update_id == 105
+    assert book.depth(BID, 5) == [(1001, 2000), (1000, 5000), (999, 1000)]
+    assert book.spread() == 4
+    assert book.mid() == pytest.approx(10.03)
+    assert book.size_at(ASK, 1010) == 1000
+
+
+def test_binance_gap_reports_resync_and_leaves_book_untouched() -> None:
+    book = OrderBook("binance_spot", "0.01", "0.001")
+    book.load_levels([(1000, 1)], [(1001, 1)], 10)
+    assert book.apply(depth_update(11, 12, [], [])) == APPLIED
+    assert book.apply(depth_update(5, 9, [], [])) == STALE
+    assert book.apply(depth_update(14, 15, [("9.00", "1")], [])) == RESYNC
+    assert not book.synced
+    assert book.size_at(BID, 900) == 0
+
+
+def test_binance_futures_book_follows_pu_chain() -> None:
+    book = OrderBook("binance_futures", "0.1", "0.001")
+    assert book.load_snapshot(b'{"lastUpdateId":50,"E":1,"T":1,"bids":[],"asks":[]}') == APPLIED
+    assert book.apply(depth_update(45, 52, [("100.0", "1")], [], prev=44)) == APPLIED
+    assert book.apply(depth_update(53, 53, [], [("100.5", "1")], prev=52)) == APPLIED
+    assert book.apply(depth_update(60, 61, [], [], prev=58)) == RESYNC
+
+
+def test_okx_book_checks_sequence_and_checksum() -> None:
+    book = OrderBook("okx", "0.1", "1")
+    snap = (
+        b'{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[{'
+        b'"asks":[["3366.8","9","0","3"]],"bids":[["3366.1","7","0","3"]],"ts":"1",'
+        b'"checksum":0,"prevSeqId":-1,"seqId":10}]}'
+    )
+    assert book.apply(snap) == APPLIED
+    checksum = book.okx_checksum()
+    upd = (
+        b'{"action":"update","data":[{"asks":[],"bids":[],"ts":"2","checksum":%d,'
+        b'"prevSeqId":10,"seqId":11}]}' % checksum
+    )
+    assert book.apply(upd) == APPLIED
+    wrong = b'{"action":"update","data":[{"asks":[],"bids":[],"checksum":1,"prevSeqId":11,"seqId":12}]}'
+    assert book.apply(wrong) == RESYNC
+
+
+def test_bybit_book_resets_on_snapshot_and_detects_gaps() -> None:
+    book = OrderBook("bybit", "0.5", "0.001")
+    snap = (
+        b'{"topic":"orderbook.50.BTCUSDT","type":"snapshot","ts":1,"data":{"s":"BTCUSDT",'
+        b'"b":[["16493.50","0.006"]],"a":[["16611.00","0.029"]],"u":7,"seq":1}}'
+    )
+    assert book.apply(snap) == APPLIED
+    assert book.best_bid_price() == 32987
+    delta = b'{"type":"delta","ts":2,"data":{"b":[],"a":[["16611.00","0"]],"u":8}}'
+    assert book.apply(delta) == APPLIED
+    assert book.best_ask() is None
+    assert book.apply(b'{"type":"delta","data":{"b":[],"a":[],"u":10}}') == RESYNC
+
+
+def test_single_level_update_and_queries() -> None:
+    book = OrderBook("binance_spot", "0.01", "0.001")
+    book.update(BID, 100, 5)
+    book.update(ASK, 101, 7)
+    assert (book.best_bid_price(), book.best_ask_price()) == (100, 101)
+    book.update(BID, 100, 0)
+    assert book.best_bid() is None
+    assert book.levels(ASK) == 1
+    with pytest.raises(ValueError):
+        book.update(0, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("frame", "offset"),
+    [
+        (b'{"e":"depthUpdate","U":1,"u":1,"b":[["1.001","1"]],"a":[]}', 38),
+        (b'{"e":"depthUpdate","U":1,"u":1,"b":[["1.00","1"]', 48),
+        (b'{"U":1,"u":x}', 11),
+        (b"", 0),
+    ],
+)
+def test_malformed_depth_raises_with_offset(frame: bytes, offset: int) -> None:
+    book = OrderBook("binance_spot", "0.01", "0.001")
+    book.load_levels([(100, 1)], [], 0)
+    with pytest.raises(ValueError) as info:
+        book.apply(frame)
+    assert getattr(info.value, "offset", None) == offset
+    assert book.best_bid() == (100, 1)
+
+
+def test_off_grid_price_is_an_off_grid_error() -> None:
+    book = OrderBook("binance_spot", "0.01", "0.001")
+    with pytest.raises(_core.OffGridError):
+        book.load_snapshot(b'{"lastUpdateId":1,"bids":[["1.001","1"]],"asks":[]}')
+
+
+def test_unknown_venue_is_refused() -> None:
+    with pytest.raises(ValueError):
+        OrderBook("kraken", "0.01", "0.001")
+    with pytest.raises(DecodeError):
+        OrderBook("okx", "0.01", "0.001").apply(b'{"data":[]}')
