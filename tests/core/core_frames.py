@@ -54,8 +54,13 @@ BYBIT_ORDER = (
 )
 
 
-def depth_update(first: int, last: int, bids: list[tuple[str, str]], asks: list[tuple[str, str]],
-                 prev: int | None = None) -> bytes:
+def depth_update(
+    first: int,
+    last: int,
+    bids: list[tuple[str, str]],
+    asks: list[tuple[str, str]],
+    prev: int | None = None,
+) -> bytes:
     """A Binance depthUpdate frame (futures when `prev` is given)."""
 
     def levels(side: list[tuple[str, str]]) -> str:

@@ -55,7 +55,9 @@ def test_okx_book_checks_sequence_and_checksum() -> None:
         b'"prevSeqId":10,"seqId":11}]}' % checksum
     )
     assert book.apply(upd) == APPLIED
-    wrong = b'{"action":"update","data":[{"asks":[],"bids":[],"checksum":1,"prevSeqId":11,"seqId":12}]}'
+    wrong = (
+        b'{"action":"update","data":[{"asks":[],"bids":[],"checksum":1,"prevSeqId":11,"seqId":12}]}'
+    )
     assert book.apply(wrong) == RESYNC
 
 
