@@ -11,10 +11,12 @@ pub mod json;
 pub mod sign;
 #[cfg(test)]
 mod testrng;
+pub mod trigger;
 pub mod venues;
 
 mod py;
 mod py_md;
+mod py_trigger;
 
 use pyo3::prelude::*;
 

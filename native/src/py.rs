@@ -148,5 +148,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("OffGridError", m.py().get_type::<OffGridError>())?;
     m.add("DecodeError", m.py().get_type::<DecodeError>())?;
     crate::py_md::register(m)?;
+    crate::py_trigger::register(m)?;
     Ok(())
 }
