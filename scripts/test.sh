@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every check ems has: Rust tests and lints, Python lints and types, benchmarks in smoke
+# mode, and the test suite (unit, core, simulator and end-to-end) last.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt / clippy / test"
+(cd native && cargo fmt --check && cargo clippy --all-targets -q -- -D warnings && cargo test -q)
+
+echo "== ruff / mypy"
+ruff check src tests bench
+ruff format --check src tests bench
+mypy src
+
+if [ -f bench/run.py ]; then
+  echo "== benchmarks (smoke)"
+  python bench/run.py --smoke
+fi
+
+echo "== pytest"
+python -m pytest -q -p no:cacheprovider "$@"

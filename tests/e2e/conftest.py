@@ -1,0 +1,135 @@
+"""Fixtures for the end-to-end tests: one ems session per Binance market."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import requests
+from tests.harness import Api, Stream
+
+MARKETS = {
+    "binance-spot": {"symbol": "BTCUSDT", "api": "/api/v3", "qty": 0.001, "account": 0},
+    "binance-usdm-future": {"symbol": "BTCUSDT", "api": "/fapi/v1", "qty": 0.01, "account": 1},
+    "binance-coinm-future": {"symbol": "BTCUSD_PERP", "api": "/dapi/v1", "qty": 1, "account": 2},
+}
+
+_ids = itertools.count()
+
+
+@dataclass
+class Market:
+    """One ems session on one simulated Binance market, with the venue's own view."""
+
+    exchange: str
+    symbol: str
+    api_path: str
+    qty: float
+    rest_url: str
+    account: dict[str, str]
+    api: Api
+    session_id: str
+    tick: Decimal
+    step: Decimal
+
+    def cl(self) -> str:
+        return f"cl-{next(_ids)}-{uuid.uuid4().hex[:6]}"
+
+    def venue(self, method: str, path: str, **kw: Any) -> Any:
+        r = requests.request(method, self.rest_url + path, timeout=10, **kw)
+        r.raise_for_status()
+        return r.json()
+
+    def best(self) -> tuple[Decimal, Decimal]:
+        depth = self.venue(
+            "GET", f"{self.api_path}/depth", params={"symbol": self.symbol, "limit": 5}
+        )
+        return Decimal(depth["bids"][0][0]), Decimal(depth["asks"][0][0])
+
+    def price(self, value: Decimal) -> float:
+        """`value` rounded down to the tick, as the double a client would send."""
+        return float((value / self.tick).to_integral_value(rounding="ROUND_FLOOR") * self.tick)
+
+    def venue_orders(self) -> list[dict[str, Any]]:
+        return [
+            o
+            for o in self.venue("GET", "/sim/orders", params={"apiKey": self.account["apiKey"]})
+            if o["symbol"] == self.symbol
+        ]
+
+    def venue_account(self) -> Any:
+        return self.venue("GET", "/sim/account", params={"apiKey": self.account["apiKey"]})
+
+    def trade(self, side: str, price: float, qty: float) -> Any:
+        return self.venue(
+            "POST",
+            "/sim/trade",
+            json={"symbol": self.symbol, "price": price, "qty": qty, "side": side},
+        )
+
+    def order(self, **fields: Any) -> dict[str, Any]:
+        body = {"sessionId": self.session_id, "symbol": self.symbol, **fields}
+        return body
+
+    def send(self, **fields: Any) -> tuple[int, Any]:
+        return self.api.post("/sendOrder", self.order(**fields))
+
+    def stream(self) -> Stream:
+        ws = self.api.ws()
+        ws.subscribe(self.session_id)
+        return ws
+
+
+def _filters(info: dict[str, Any], symbol: str) -> tuple[Decimal, Decimal]:
+    for sym in info["symbols"]:
+        if sym["symbol"] == symbol:
+            f = {x["filterType"]: x for x in sym["filters"]}
+            return Decimal(f["PRICE_FILTER"]["tickSize"]), Decimal(f["LOT_SIZE"]["stepSize"])
+    raise AssertionError(f"{symbol} not in exchangeInfo")
+
+
+def start_session(api: Api, sim: dict[str, Any], exchange: str, session_id: str) -> Market:
+    spec = MARKETS[exchange]
+    account = sim["accounts"][spec["account"]]
+    urls = sim[exchange]
+    status, body = api.post(
+        "/startOrderHandler",
+        {
+            "exchangeKey": {
+                **{k: account[k] for k in ("apiKey", "secretKey")},
+                "exchange": exchange,
+            },
+            "sessionId": session_id,
+            "restUrl": urls["restUrl"],
+            "wsUrl": urls["wsUrl"],
+        },
+    )
+    assert status == 200, body
+    info = requests.get(f"{urls['restUrl']}{spec['api']}/exchangeInfo", timeout=10).json()
+    tick, step = _filters(info, spec["symbol"])
+    return Market(
+        exchange=exchange,
+        symbol=spec["symbol"],
+        api_path=spec["api"],
+        qty=spec["qty"],
+        rest_url=urls["restUrl"],
+        account=account,
+        api=api,
+        session_id=session_id,
+        tick=tick,
+        step=step,
+    )
+
+
+@pytest.fixture(params=list(MARKETS))
+def market(request: pytest.FixtureRequest, api: Api, sim: dict[str, Any]) -> Iterator[Market]:
+    """A fresh session on each Binance market (the test runs once per market)."""
+    m = start_session(api, sim, request.param, f"{request.param}-{uuid.uuid4().hex[:8]}")
+    yield m
+    # Leave nothing working on the venue for the next test.
+    m.send(transactionType="pull")

@@ -1,0 +1,117 @@
+"""Test harness: real `ems sim` / `ems serve` processes and clients for them."""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import requests
+from websockets.sync.client import ClientConnection, connect
+
+API_KEY = "e2e-" + uuid.uuid4().hex
+
+
+class Process:
+    """A child process whose first stdout line is a JSON object describing it."""
+
+    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None):
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ems.cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env={**os.environ, **(env or {})},
+        )
+        lines: queue.Queue[bytes] = queue.Queue()
+        assert self.proc.stdout is not None
+        stdout = self.proc.stdout
+        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+        try:
+            first = lines.get(timeout=60)
+        except queue.Empty:
+            self.stop()
+            raise RuntimeError(f"{args[0]} printed nothing in 60 s; see {log_path}") from None
+        if not first:
+            self.stop()
+            raise RuntimeError(f"{args[0]} exited: {log_path.read_text()[-2000:]}")
+        self.info: dict[str, Any] = orjson.loads(first)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+
+class Api:
+    """A small REST client for the ems API."""
+
+    def __init__(self, base: str, key: str):
+        self.base = base
+        self.key = key
+        self.http = requests.Session()
+        self.http.headers["X-API-Key"] = key
+
+    def post(self, path: str, body: Any) -> tuple[int, Any]:
+        data = body if isinstance(body, bytes) else orjson.dumps(body)
+        r = self.http.post(self.base + path, data=data, timeout=15)
+        return r.status_code, r.json()
+
+    def get(self, path: str, **params: Any) -> tuple[int, Any]:
+        r = self.http.get(self.base + path, params=params, timeout=15)
+        return r.status_code, r.json()
+
+    def ws(self, path: str = "/subscribeUpdates") -> Stream:
+        url = self.base.replace("http://", "ws://") + path + f"?key={self.key}"
+        return Stream(connect(url, open_timeout=10, max_size=2**24))
+
+
+class Stream:
+    """A WebSocket client that keeps every frame it has read."""
+
+    def __init__(self, conn: ClientConnection):
+        self.conn = conn
+        self.frames: list[dict[str, Any]] = []
+
+    def send(self, body: Any) -> None:
+        self.conn.send(orjson.dumps(body).decode())
+
+    def subscribe(self, session_id: str) -> dict[str, Any]:
+        self.send({"sessionId": session_id})
+        return self.wait(lambda f: f.get("sessionId") == session_id, timeout=10)
+
+    def wait(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> Any:
+        """The first frame (already read or new) that satisfies `predicate`."""
+        for frame in self.frames:
+            if predicate(frame):
+                return frame
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no matching frame in {timeout}s; got {self.frames[-8:]}")
+            try:
+                raw = self.conn.recv(timeout=remaining)
+            except TimeoutError:
+                continue
+            frame = orjson.loads(raw)
+            self.frames.append(frame)
+            if predicate(frame):
+                return frame
+
+    def close(self) -> None:
+        self.conn.close()
