@@ -6,6 +6,7 @@
 
 pub mod book;
 pub mod crc32;
+pub mod fix;
 pub mod fixed;
 pub mod json;
 pub mod sign;
@@ -15,6 +16,7 @@ pub mod trigger;
 pub mod venues;
 
 mod py;
+mod py_fix;
 mod py_md;
 mod py_trigger;
 

@@ -149,5 +149,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DecodeError", m.py().get_type::<DecodeError>())?;
     crate::py_md::register(m)?;
     crate::py_trigger::register(m)?;
+    crate::py_fix::register(m)?;
     Ok(())
 }
