@@ -5,6 +5,7 @@
 //! (or a subclass) that names what was wrong and where.
 
 pub mod book;
+pub mod cancel;
 pub mod crc32;
 pub mod fix;
 pub mod fixed;
@@ -16,6 +17,7 @@ pub mod trigger;
 pub mod venues;
 
 mod py;
+mod py_cancel;
 mod py_fix;
 mod py_md;
 mod py_trigger;

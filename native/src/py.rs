@@ -150,5 +150,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crate::py_md::register(m)?;
     crate::py_trigger::register(m)?;
     crate::py_fix::register(m)?;
+    crate::py_cancel::register(m)?;
     Ok(())
 }
