@@ -1,0 +1,156 @@
+"""``ems sim``: run the Binance simulators (spot, USD-M, COIN-M) on loopback.
+
+The first line on stdout is one JSON object, flushed at once::
+
+    {"binance-spot": {"restUrl": "http://127.0.0.1:P1", "wsUrl": "ws://127.0.0.1:P1"},
+     "binance-usdm-future": {...}, "binance-coinm-future": {...},
+     "apiKey": "...", "secretKey": "...",
+     "accounts": [{"apiKey": "...", "secretKey": "..."}, ...]}
+
+``accounts`` holds the funded test accounts (the first one is repeated at top level);
+their keys depend only on ``--seed``.  Every product has one aiohttp server carrying REST,
+WebSocket and the ``/sim/*`` admin API (see :mod:`ems.sim.binance.rest`).  Logs go to
+stderr; SIGTERM and SIGINT stop the process cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ems.sim.binance.app import build_server
+from ems.sim.binance.auth import make_credentials
+from ems.sim.binance.specs import Product
+
+log = logging.getLogger("ems.sim")
+
+ACCOUNT_COUNT = 3
+DEPTH_TICK_MS = 50
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The ``ems sim`` flags."""
+    parser = argparse.ArgumentParser(prog="ems sim", description="Binance venue simulators")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=0, help="first port (P, P+1, P+2); 0 picks free ports"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of keys and market maker")
+    parser.add_argument(
+        "--mm",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the synthetic market maker (default on)",
+    )
+    parser.add_argument(
+        "--mm-interval-ms",
+        type=int,
+        default=0,
+        help="drift the market maker's mid every N ms (default 0: no drift)",
+    )
+    parser.add_argument("--log-level", default="WARNING", help="stderr log level")
+    return parser.parse_args(argv)
+
+
+async def _tick(servers: list[Any], stop: asyncio.Event) -> None:
+    """Publishes diff-depth streams on their intervals."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    tick = 0
+    while not stop.is_set():
+        tick += DEPTH_TICK_MS
+        delay = start + tick / 1000 - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        for server in servers:
+            try:
+                server.venue.flush_depth(tick)
+            except Exception:
+                log.exception("depth flush failed")
+
+
+async def _drift(servers: list[Any], interval_ms: int, stop: asyncio.Event) -> None:
+    """Moves the market maker's mids every interval."""
+    while not stop.is_set():
+        await asyncio.sleep(interval_ms / 1000)
+        for server in servers:
+            try:
+                server.venue.drift()
+            except Exception:
+                log.exception("market maker drift failed")
+
+
+async def serve(args: argparse.Namespace) -> int:
+    """Starts the three servers, prints the first line and runs until signalled."""
+    credentials = make_credentials(args.seed, ACCOUNT_COUNT)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runners: list[web.AppRunner] = []
+    servers = []
+    first_line: dict[str, Any] = {}
+    try:
+        for i, product in enumerate(Product):
+            server = build_server(product, credentials, args.seed, args.mm)
+            runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
+            await runner.setup()
+            runners.append(runner)
+            site = web.TCPSite(runner, args.host, args.port + i if args.port else 0)
+            await site.start()
+            port = runner.addresses[0][1]
+            first_line[product.value] = {
+                "restUrl": f"http://{args.host}:{port}",
+                "wsUrl": f"ws://{args.host}:{port}",
+            }
+            servers.append(server)
+        first_line["apiKey"] = credentials[0].api_key
+        first_line["secretKey"] = credentials[0].secret_key
+        first_line["accounts"] = [
+            {"apiKey": c.api_key, "secretKey": c.secret_key} for c in credentials
+        ]
+        sys.stdout.write(orjson.dumps(first_line).decode() + "\n")
+        sys.stdout.flush()
+        tasks = [asyncio.create_task(_tick(servers, stop))]
+        if args.mm_interval_ms > 0:
+            tasks.append(asyncio.create_task(_drift(servers, args.mm_interval_ms, stop)))
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        for server in servers:
+            await server.shutdown()
+        for runner in runners:
+            await runner.cleanup()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``ems sim``; returns the process exit status."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a declared dependency
+        runner = asyncio.run
+    try:
+        return int(runner(serve(args)))
+    except KeyboardInterrupt:
+        return 0
