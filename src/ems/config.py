@@ -14,7 +14,7 @@ from typing import Any
 class Config:
     key: str = ""
     port: int = 35027
-    promPort: int = 9091  # noqa: N815 - the seed's flag name
+    promPort: int = 9091
     testnet: bool = False
     debug: bool = False
     host: str = "127.0.0.1"
@@ -61,7 +61,12 @@ def _coerce(name: str, kind: type, value: Any, source: str) -> Any:
 
 
 _KINDS: dict[str, type] = {
-    "key": str, "port": int, "promPort": int, "testnet": bool, "debug": bool, "host": str,
+    "key": str,
+    "port": int,
+    "promPort": int,
+    "testnet": bool,
+    "debug": bool,
+    "host": str,
     "config": str,
 }
 

@@ -189,7 +189,9 @@ class _Client:
         except asyncio.QueueFull:
             if not self.overflowed:
                 self.overflowed = True
-                log.warning("WebSocket client fell %d frames behind; disconnecting", SUBSCRIBER_QUEUE)
+                log.warning(
+                    "WebSocket client fell %d frames behind; disconnecting", SUBSCRIBER_QUEUE
+                )
                 asyncio.get_running_loop().create_task(
                     self.ws.close(code=1008, message=b"consumer too slow")
                 )
@@ -256,8 +258,17 @@ def _rejected_frame(raw: bytes, exc: ApiError) -> dict[str, object]:
         data = {}
     if not isinstance(data, dict):
         data = {}
-    keep = ("clOrderId", "symbol", "sessionId", "price", "qty", "orderType", "transactionType",
-            "tif", "side")
+    keep = (
+        "clOrderId",
+        "symbol",
+        "sessionId",
+        "price",
+        "qty",
+        "orderType",
+        "transactionType",
+        "tif",
+        "side",
+    )
     frame: dict[str, object] = {k: data.get(k) for k in keep}
     now = now_ns()
     frame.update(

@@ -96,8 +96,11 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["sessionId", "transactionType"],
             "properties": {
-                "clOrderId": {"type": "string", "maxLength": 64,
-                              "description": "Required except for pull"},
+                "clOrderId": {
+                    "type": "string",
+                    "maxLength": 64,
+                    "description": "Required except for pull",
+                },
                 "symbol": {"type": "string"},
                 "sessionId": {"type": "string"},
                 "price": _NUMBER,
@@ -131,8 +134,10 @@ def _schemas() -> dict[str, Any]:
                 "transactionType": nullable_str,
                 "tif": nullable_str,
                 "side": nullable_str,
-                "tradeLiquidity": {"type": ["string", "null"],
-                                   "enum": [*[m.value for m in Liquidity], None]},
+                "tradeLiquidity": {
+                    "type": ["string", "null"],
+                    "enum": [*[m.value for m in Liquidity], None],
+                },
                 "triggerId": nullable_str,
             },
         },
@@ -190,7 +195,7 @@ def _websocket(op: str, summary: str, frames: str) -> dict[str, Any]:
             "operationId": op,
             "summary": summary,
             "description": (
-                "WebSocket upgrade. After connecting send {\"sessionId\": ...}; the server "
+                'WebSocket upgrade. After connecting send {"sessionId": ...}; the server '
                 f"answers with an acknowledgement and then streams `{frames}` frames."
             ),
             "responses": {
@@ -208,8 +213,9 @@ def openapi_document() -> dict[str, Any]:
         {"name": n, "in": "query", "required": r, "schema": {"type": "string"}}
         for n, r in (("sessionId", True), ("symbol", True), ("exchange", False))
     ]
-    get_position = _post("getPosition", "Position of a session in a symbol", "getposition",
-                         _ref("position"))
+    get_position = _post(
+        "getPosition", "Position of a session in a symbol", "getposition", _ref("position")
+    )
     get_position["get"] = {
         "operationId": "getPositionQuery",
         "summary": "Position of a session in a symbol (query parameters)",
@@ -226,33 +232,47 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "http://127.0.0.1:35027"}],
         "security": [{"header": []}, {"query": []}],
         "paths": {
-            "/startOrderHandler": _post("startOrderHandler", "Start a named order session",
-                                        "startorderhandler", _ref("session")),
-            "/setLogLevel": _post("setLogLevel", "Set the log level", "loglevel",
-                                  _ref("loglevel")),
+            "/startOrderHandler": _post(
+                "startOrderHandler",
+                "Start a named order session",
+                "startorderhandler",
+                _ref("session"),
+            ),
+            "/setLogLevel": _post("setLogLevel", "Set the log level", "loglevel", _ref("loglevel")),
             "/sendOrder": _post(
-                "sendOrder", "Insert, update, delete or pull", "sendorder",
+                "sendOrder",
+                "Insert, update, delete or pull",
+                "sendorder",
                 {"oneOf": [_ref("ordertransaction"), _ref("pullresult")]},
             ),
-            "/refresh": _post("refresh", "Re-query orders from the venue", "refresh",
-                              {"type": "object"}),
+            "/refresh": _post(
+                "refresh", "Re-query orders from the venue", "refresh", {"type": "object"}
+            ),
             "/getPosition": get_position,
             "/orders": {
                 "get": {
                     "operationId": "orders",
                     "summary": "Working orders of a session",
-                    "parameters": [{"name": "sessionId", "in": "query", "required": True,
-                                    "schema": {"type": "string"}}],
+                    "parameters": [
+                        {
+                            "name": "sessionId",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
                     "responses": {
                         "200": _ok({"type": "array", "items": _ref("ordertransaction")}),
                         **_ERRORS,
                     },
                 }
             },
-            "/subscribeUpdates": _websocket("subscribeUpdates", "Order update stream; also "
-                                            "accepts sendOrder messages", "ordertransaction"),
-            "/subscribePositions": _websocket("subscribePositions", "Position stream",
-                                              "positions"),
+            "/subscribeUpdates": _websocket(
+                "subscribeUpdates",
+                "Order update stream; also accepts sendOrder messages",
+                "ordertransaction",
+            ),
+            "/subscribePositions": _websocket("subscribePositions", "Position stream", "positions"),
         },
         "components": {
             "schemas": _schemas(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
@@ -47,7 +46,9 @@ class Engine:
             raise ApiError(f"sessionId {session_id!r} is already in use", "sessionId", 409)
         self._starting.add(session_id)
         try:
-            account = hashlib.sha256(f"{params.exchange}:{params.api_key}".encode()).hexdigest()[:16]
+            account = hashlib.sha256(f"{params.exchange}:{params.api_key}".encode()).hexdigest()[
+                :16
+            ]
             session = OrderSession(
                 session_id=session_id,
                 exchange=params.exchange,
@@ -61,13 +62,15 @@ class Engine:
             session.venue = venue
             log.info(
                 "starting session %s on %s with key %s",
-                session_id, params.exchange, mask(params.api_key),
+                session_id,
+                params.exchange,
+                mask(params.api_key),
             )
             try:
                 await venue.start()
             except VenueError as exc:
                 raise ApiError(f"venue refused the session: {exc}", "exchangeKey", 400) from None
-            except (VenueUnknownOutcome, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, VenueUnknownOutcome, OSError) as exc:
                 raise ApiError(
                     f"cannot reach the venue: {type(exc).__name__}: {exc}", "restUrl", 502
                 ) from None

@@ -30,10 +30,7 @@ def encode_query(params: Mapping[str, object]) -> str:
     for key, value in params.items():
         if value is None:
             continue
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        else:
-            text = str(value)
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
         parts.append(f"{key}={quote(text, safe='-_.~')}")
     return "&".join(parts)
 
