@@ -1163,3 +1163,64 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use crate::fixed::Grid;
+
+    /// Rust-only cost of scanning and applying depth messages and a trade frame.
+    /// Run with `cargo test --release -- --ignored rust_only --nocapture`.
+    #[test]
+    #[ignore]
+    fn rust_only_costs() {
+        let g = |s: &str| FastGrid::from_grid(&Grid::parse(s.as_bytes()).unwrap()).unwrap();
+        let mut msgs = Vec::new();
+        let mut rng = crate::testrng::Rng::new(1);
+        for k in 0..4096i64 {
+            let mut s = format!("{{\"e\":\"depthUpdate\",\"E\":{},\"s\":\"BTCUSDT\",\"U\":{},\"u\":{},\"b\":[", 1700000000000i64 + k, k + 1, k + 1);
+            for side in 0..2 {
+                if side == 1 {
+                    s.push_str("],\"a\":[");
+                }
+                for l in 0..20 {
+                    if l > 0 {
+                        s.push(',');
+                    }
+                    let p = if side == 0 { 5_199_999 - rng.below(100) as i64 } else { 5_200_001 + rng.below(100) as i64 };
+                    let q = rng.below(500_000);
+                    s.push_str(&format!("[\"{}.{:02}\",\"{}.{:05}000\"]", p / 100, p % 100, q / 100_000, q % 100_000));
+                }
+            }
+            s.push_str("]}");
+            msgs.push(s.into_bytes());
+        }
+        let mut book: Book = Book::new(Venue::BinanceSpot, g("0.01"), g("0.00001"));
+        let bids: Vec<_> = (0..1000).map(|i| (5_199_999 - i, 100_000)).collect();
+        let asks: Vec<_> = (0..1000).map(|i| (5_200_001 + i, 100_000)).collect();
+        book.load_snapshot(&bids, &asks, 0);
+        let t = std::time::Instant::now();
+        for m in &msgs {
+            assert_eq!(book.apply_message(m), Ok(Status::Applied));
+        }
+        let ns = t.elapsed().as_nanos() as f64 / msgs.len() as f64;
+        println!("depth apply: {ns:.0} ns per 40-level message ({} bytes)", msgs[0].len());
+        let t = std::time::Instant::now();
+        let mut cnt = 0;
+        for m in &msgs {
+            let mut c = Cursor::new(m);
+            c.skip().unwrap();
+            cnt += c.pos;
+        }
+        let ns = t.elapsed().as_nanos() as f64 / msgs.len() as f64;
+        println!("skip only: {ns:.0} ns per message ({cnt})");
+        let trade = crate::venues::samples::BINANCE_TRADE;
+        let (pg, qg) = (g("0.00001"), g("0.00000001"));
+        let t = std::time::Instant::now();
+        let mut sum = 0;
+        for _ in 0..1_000_000 {
+            sum += crate::venues::binance_trade(std::hint::black_box(trade), &pg, &qg).unwrap().price;
+        }
+        println!("trade parse: {:.1} ns ({sum})", t.elapsed().as_nanos() as f64 / 1e6);
+    }
+}

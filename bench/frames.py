@@ -1,0 +1,100 @@
+"""Inputs shared by every benchmark: the same bytes go to our kernels and to the peers."""
+
+import random
+
+BINANCE_TRADE = (
+    b'{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.00100000",'
+    b'"q":"100.00000000","T":1672515782136,"m":true,"M":true}'
+)
+
+OKX_ORDER = (
+    b'{"arg":{"channel":"orders","instType":"SPOT","uid":"614488474791936"},"data":[{'
+    b'"accFillSz":"0.001","algoClOrdId":"","algoId":"","amendResult":"","amendSource":"",'
+    b'"avgPx":"31527.1","cancelSource":"","category":"normal","ccy":"","clOrdId":"ems0042",'
+    b'"code":"0","cTime":"1654084334977","execType":"M","fee":"-0.02522168",'
+    b'"feeCcy":"USDT","fillFee":"-0.02522168","fillFeeCcy":"USDT","fillNotionalUsd":"31.50818374",'
+    b'"fillPx":"31527.1","fillSz":"0.001","fillPnl":"0","fillTime":"1654084353263",'
+    b'"fillPxVol":"","fillPxUsd":"","fillMarkVol":"","fillFwdPx":"","fillMarkPx":"",'
+    b'"instId":"BTC-USDT","instType":"SPOT","lever":"0","msg":"","notionalUsd":"31.50818374",'
+    b'"ordId":"452197707845865472","ordType":"limit","pnl":"0","posSide":"","px":"31527.1",'
+    b'"pxUsd":"","pxVol":"","pxType":"","quickMgnType":"","rebate":"0","rebateCcy":"BTC",'
+    b'"reduceOnly":"false","reqId":"","side":"sell","attachAlgoClOrdId":"","slOrdPx":"",'
+    b'"slTriggerPx":"","slTriggerPxType":"last","source":"","state":"filled",'
+    b'"stpId":"","stpMode":"cancel_maker","sz":"0.001","tag":"","tdMode":"cash","tgtCcy":"",'
+    b'"tpOrdPx":"","tpTriggerPx":"","tpTriggerPxType":"last","attachAlgoOrds":[],'
+    b'"tradeId":"242589207","lastPx":"31527.1","uTime":"1654084353264","isTpLimit":"false",'
+    b'"linkedAlgoOrd":{"algoId":""}}]}'
+)
+
+
+SIGN_SECRET = b"NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+
+# A 200-byte Binance REST query, as signed before every order.
+SIGN_PAYLOAD = (
+    b"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.01000000&price=52000.00"
+    b"&newClientOrderId=ems-042&recvWindow=5000&newOrderRespType=ACK"
+    b"&selfTradePreventionMode=NONE&timestamp=1645423376532"
+)
+
+TICK = "0.01"
+STEP = "0.00001"
+MID_TICKS = 5_200_000  # 52,000.00
+
+
+def depth_messages(count: int, levels: int = 20, seed: int = 1) -> list[bytes]:
+    """Binance spot depthUpdate frames with `levels` bids and asks each, consecutive
+    U/u, prices within 100 ticks of the mid (as a real diff stream mostly is)."""
+    rng = random.Random(seed)
+    frames = []
+    for k in range(count):
+        bids = sorted({MID_TICKS - 1 - rng.randrange(100) for _ in range(levels * 2)})[:levels]
+        asks = sorted({MID_TICKS + 1 + rng.randrange(100) for _ in range(levels * 2)})[:levels]
+
+        def side(prices: list[int]) -> str:
+            out = []
+            for p in prices:
+                qty = 0 if rng.random() < 0.2 else rng.randrange(1, 500_000)
+                out.append(
+                    f'["{p // 100}.{p % 100:02d}","{qty // 100_000}.{qty % 100_000:05d}000"]'
+                )
+            return ",".join(out)
+
+        frames.append(
+            (
+                f'{{"e":"depthUpdate","E":{1700000000000 + k},"s":"BTCUSDT","U":{k + 1},'
+                f'"u":{k + 1},"b":[{side(bids)}],"a":[{side(asks)}]}}'
+            ).encode()
+        )
+    return frames
+
+
+def snapshot_levels(levels: int = 1000) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """A starting book in units: `levels` per side around the mid."""
+    bids = [(MID_TICKS - 1 - i, 100_000) for i in range(levels)]
+    asks = [(MID_TICKS + 1 + i, 100_000) for i in range(levels)]
+    return bids, asks
+
+
+FIX_TIME = "20260101-12:00:00.000"
+
+# An ExecutionReport as Deribit sends it (protocols.md D.2).
+EXEC_REPORT_FIELDS = [
+    (37, "ETH-1234567"),
+    (11, "srv-0001"),
+    (41, "ems-000042"),
+    (17, "exec-99"),
+    (150, "F"),
+    (39, "1"),
+    (55, "BTC-PERPETUAL"),
+    (54, "1"),
+    (38, "100"),
+    (44, "50000.5"),
+    (40, "2"),
+    (151, "60"),
+    (14, "40"),
+    (6, "50000.5"),
+    (31, "50000.5"),
+    (32, "40"),
+    (60, "20260101-12:00:00.000"),
+]
+EXEC_REPORT_TAGS = [37, 11, 41, 150, 39, 54, 151, 14, 6]
