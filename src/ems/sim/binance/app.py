@@ -7,6 +7,7 @@ from ems.sim.binance.futures import FuturesVenue, futures_endpoints
 from ems.sim.binance.rest import BinanceServer, spot_endpoints
 from ems.sim.binance.specs import Product
 from ems.sim.binance.spot import SpotVenue
+from ems.sim.binance.ws import attach_websockets
 
 
 def build_server(
@@ -19,4 +20,5 @@ def build_server(
     else:
         server = BinanceServer(FuturesVenue(product, credentials, seed, market_maker))
         futures_endpoints(server)
+    attach_websockets(server)
     return server
