@@ -76,6 +76,13 @@ def sim_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess
     process.stop()
 
 
+def _session() -> requests.Session:
+    """A requests session that never goes through an environment proxy."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 @dataclass
 class Venue:
     """A signed REST client for one simulated product (raw control over query and body)."""
@@ -84,7 +91,7 @@ class Venue:
     ws_base: str
     key: str
     secret: str
-    http: requests.Session = field(default_factory=requests.Session)
+    http: requests.Session = field(default_factory=lambda: _session())
 
     def sign(self, payload: str) -> str:
         """Hex HMAC-SHA256 with the account secret."""
@@ -145,7 +152,16 @@ class Venue:
 
     def ws(self, path: str) -> WsClient:
         """A WebSocket client on this product's port."""
-        return WsClient(connect(self.ws_base + path, open_timeout=TIMEOUT, max_size=2**24))
+        return WsClient(
+            connect(
+                self.ws_base + path,
+                open_timeout=TIMEOUT,
+                max_size=2**24,
+                proxy=None,
+                compression=None,
+                legacy=True,
+            )
+        )
 
 
 class WsClient:
@@ -219,6 +235,6 @@ class Sim:
 def sim(sim_process: SimProcess) -> Sim:
     """The simulator, reset to its initial state before each test."""
     for product in PRODUCTS:
-        r = requests.post(sim_process.info[product]["restUrl"] + "/sim/reset", timeout=TIMEOUT)
+        r = _session().post(sim_process.info[product]["restUrl"] + "/sim/reset", timeout=TIMEOUT)
         assert r.status_code == 200
     return Sim(sim_process.info)

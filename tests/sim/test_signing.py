@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from urllib.parse import urlencode
 
-import requests
 from tests.sim.conftest import TIMEOUT, Sim
 
 from ems.sim.binance.auth import hmac_hex, rest_signature_ok, ws_signature_ok
@@ -58,7 +57,7 @@ def _raw(sim: Sim, method: str, path: str, query: str = "", body: str = "", key:
     headers = {"X-MBX-APIKEY": key if key is not None else venue.key}
     if body:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
-    return requests.request(method, url, data=body or None, headers=headers, timeout=TIMEOUT)
+    return venue.http.request(method, url, data=body or None, headers=headers, timeout=TIMEOUT)
 
 
 def _order_params() -> str:
@@ -181,7 +180,7 @@ def test_every_product_checks_signatures(sim: Sim):
         status, body, _ = venue.signed("GET", path)
         assert status == 200 and isinstance(body, list)
         query = f"timestamp={int(time.time() * 1000)}&signature={'a' * 64}"
-        r = requests.get(
+        r = venue.http.get(
             f"{venue.base}{path}?{query}", headers={"X-MBX-APIKEY": venue.key}, timeout=TIMEOUT
         )
         assert r.json()["code"] == -1022
