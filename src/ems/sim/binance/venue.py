@@ -485,23 +485,29 @@ class BinanceVenue:
         ts = now_ms()
         for symbol in touched:
             book = self.books[symbol]
+            # The state before the maker replenishes existed too: publish both.
+            self._publish_ticker(symbol, ts)
             self.mm.replenish(book)
-            bid, ask = book.best_bid(), book.best_ask()
-            best = (
-                bid,
-                book.level_qty(Side.BUY, bid) if bid is not None else None,
-                ask,
-                book.level_qty(Side.SELL, ask) if ask is not None else None,
-            )
-            if self._last_ticker.get(symbol) != best:
-                self._last_ticker[symbol] = best
-                stream = symbol.lower() + "@bookTicker"
-                if self.market.wanted(stream):
-                    self.market.publish(stream, self.book_ticker_event(symbol, ts))
+            self._publish_ticker(symbol, ts)
         assets = self._touched_assets
         self._touched_assets = {}
         for api_key, names in assets.items():
             self.balance_event(api_key, sorted(names), ts)
+
+    def _publish_ticker(self, symbol: str, ts: int) -> None:
+        book = self.books[symbol]
+        bid, ask = book.best_bid(), book.best_ask()
+        best = (
+            bid,
+            book.level_qty(Side.BUY, bid) if bid is not None else None,
+            ask,
+            book.level_qty(Side.SELL, ask) if ask is not None else None,
+        )
+        if self._last_ticker.get(symbol) != best:
+            self._last_ticker[symbol] = best
+            stream = symbol.lower() + "@bookTicker"
+            if self.market.wanted(stream):
+                self.market.publish(stream, self.book_ticker_event(symbol, ts))
 
     def balance_event(self, api_key: str, assets: list[str], ts: int) -> None:
         """Publishes the account's balance change event (product-specific)."""
