@@ -18,8 +18,8 @@ def spot(api: Api, sim: dict[str, Any]) -> Market:
     m.send(transactionType="pull")
 
 
-def _fault(m: Market, **spec: Any) -> None:
-    m.venue("POST", "/sim/fault", json=spec)
+def _fault(m: Market, **spec: Any) -> Any:
+    return m.venue("POST", "/sim/fault", json=spec)
 
 
 def _resting(m: Market) -> float:
@@ -117,7 +117,9 @@ def test_user_stream_drop_is_reconnected_and_fills_while_away_are_recovered(spot
     price = spot.price(bid + spot.tick) if ask - bid > spot.tick else spot.price(bid)
     spot.send(clOrderId=cl, transactionType="insert", side="buy", price=price, qty=0.002)
     ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "new")
-    _fault(spot, disconnect="user", apiKey=spot.account["apiKey"])
+    dropped = _fault(spot, disconnect="user", apiKey=spot.account["apiKey"])
+    assert dropped["disconnected"] >= 1
+    # The fill happens while ems is away: its event is lost, reconciliation finds it.
     spot.trade("sell", price, 0.002)
     done = ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "filled", timeout=20)
     assert done["cumulativeFilledQty"] == 0.002
