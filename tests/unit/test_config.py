@@ -6,7 +6,11 @@ from ems.config import ConfigError, load
 def test_defaults_follow_the_seed(tmp_path):
     cfg = load(["--key", "k"], {})
     assert (cfg.port, cfg.promPort, cfg.host, cfg.testnet, cfg.debug) == (
-        35027, 9091, "127.0.0.1", False, False,
+        35027,
+        9091,
+        "127.0.0.1",
+        False,
+        False,
     )
 
 

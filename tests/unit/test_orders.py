@@ -10,9 +10,17 @@ INST = Instrument("BTCUSDT", Grid("0.01"), Grid("0.001"))
 
 def _order(qty="1", price="100") -> Order:
     order = Order(
-        session_id="s", exchange="binance-spot", cl_order_id="c1", venue_client_id="v1",
-        symbol="BTCUSDT", side=Side.BUY, order_type=OrderType.LIMIT, tif=TimeInForce.GTC,
-        price=INST.price_grid.units(price), qty=INST.qty_grid.units(qty), instrument=INST,
+        session_id="s",
+        exchange="binance-spot",
+        cl_order_id="c1",
+        venue_client_id="v1",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        tif=TimeInForce.GTC,
+        price=INST.price_grid.units(price),
+        qty=INST.qty_grid.units(qty),
+        instrument=INST,
     )
     order.leg_cum["v1"] = 0
     return order
@@ -33,8 +41,13 @@ def test_partial_fill_yields_the_increment_only():
     order = _order()
     fill = apply_report(
         order,
-        _report(OrderStatus.PARTIALLY_FILLED, "0.4", last_price="99.5", trade_id="7",
-                liquidity=Liquidity.ADD),
+        _report(
+            OrderStatus.PARTIALLY_FILLED,
+            "0.4",
+            last_price="99.5",
+            trade_id="7",
+            liquidity=Liquidity.ADD,
+        ),
     )
     assert fill is not None and fill.qty == 400 and fill.price == 9950
     assert order.visible_status == OrderStatus.PARTIALLY_FILLED

@@ -14,9 +14,15 @@ def _field(call):
 def test_send_order_reads_the_seed_example():
     req = parse.send_order(
         {
-            "clOrderId": "cl-abcd", "symbol": "BTCUSDT", "sessionId": "binance-spot-account",
-            "price": 124.2, "qty": 1, "orderType": "postonly", "transactionType": "insert",
-            "tif": "gtc", "side": "buy",
+            "clOrderId": "cl-abcd",
+            "symbol": "BTCUSDT",
+            "sessionId": "binance-spot-account",
+            "price": 124.2,
+            "qty": 1,
+            "orderType": "postonly",
+            "transactionType": "insert",
+            "tif": "gtc",
+            "side": "buy",
         }
     )
     assert req.order_type == OrderType.POSTONLY
@@ -31,18 +37,54 @@ def test_send_order_reads_the_seed_example():
         ({"sessionId": "s", "transactionType": "insert", "symbol": "X"}, "clOrderId"),
         ({"sessionId": "s", "transactionType": "insert", "clOrderId": "c"}, "symbol"),
         ({"sessionId": "s", "transactionType": "jump", "clOrderId": "c"}, "transactionType"),
-        ({"sessionId": "s", "transactionType": "insert", "clOrderId": "c", "symbol": "X",
-          "price": "1.0"}, "price"),
-        ({"sessionId": "s", "transactionType": "insert", "clOrderId": "c", "symbol": "X",
-          "qty": True}, "qty"),
-        ({"sessionId": "s", "transactionType": "insert", "clOrderId": "c", "symbol": "X",
-          "tif": "gtd"}, "tif"),
-        ({"sessionId": "s", "transactionType": "insert", "clOrderId": "c", "symbol": "X",
-          "side": "long"}, "side"),
-        ({"sessionId": "s", "transactionType": "insert", "clOrderId": "a b", "symbol": "X"},
-         "clOrderId"),
-        ({"sessionId": 7, "transactionType": "insert", "clOrderId": "c", "symbol": "X"},
-         "sessionId"),
+        (
+            {
+                "sessionId": "s",
+                "transactionType": "insert",
+                "clOrderId": "c",
+                "symbol": "X",
+                "price": "1.0",
+            },
+            "price",
+        ),
+        (
+            {
+                "sessionId": "s",
+                "transactionType": "insert",
+                "clOrderId": "c",
+                "symbol": "X",
+                "qty": True,
+            },
+            "qty",
+        ),
+        (
+            {
+                "sessionId": "s",
+                "transactionType": "insert",
+                "clOrderId": "c",
+                "symbol": "X",
+                "tif": "gtd",
+            },
+            "tif",
+        ),
+        (
+            {
+                "sessionId": "s",
+                "transactionType": "insert",
+                "clOrderId": "c",
+                "symbol": "X",
+                "side": "long",
+            },
+            "side",
+        ),
+        (
+            {"sessionId": "s", "transactionType": "insert", "clOrderId": "a b", "symbol": "X"},
+            "clOrderId",
+        ),
+        (
+            {"sessionId": 7, "transactionType": "insert", "clOrderId": "c", "symbol": "X"},
+            "sessionId",
+        ),
     ],
 )
 def test_bad_fields_are_named(body, field):

@@ -8,8 +8,14 @@ SECRET = b"NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 
 def test_binance_documented_rest_vector_reproduces():
     params = {
-        "symbol": "LTCBTC", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-        "quantity": "1", "price": "0.1", "recvWindow": 5000, "timestamp": 1499827319559,
+        "symbol": "LTCBTC",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "1",
+        "price": "0.1",
+        "recvWindow": 5000,
+        "timestamp": 1499827319559,
     }
     query = encode_query(params)
     assert query == (

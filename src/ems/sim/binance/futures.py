@@ -1047,6 +1047,34 @@ class FuturesVenue(BinanceVenue):
             out.append(item)
         return out
 
+    def leverage_brackets(self, api_key: str, p: Params) -> list[dict[str, Any]]:
+        """``GET /fapi/v1/leverageBracket`` (``/dapi/v2/leverageBracket`` keyed by pair)."""
+        specs = [self.spec(p.get("symbol"))] if p.has("symbol") else list(self.specs.values())
+        # Three illustrative tiers: (leverage, cap, maintenance ratio, maintenance amount).
+        tiers = (
+            (125, 50_000, "0.004", 0),
+            (100, 250_000, "0.005", 50),
+            (50, 10_000_000, "0.01", 1300),
+        )
+        out: list[dict[str, Any]] = []
+        for spec in specs:
+            brackets: list[dict[str, Any]] = []
+            floor = 0
+            for i, (lev, cap, ratio, cum) in enumerate(tiers, start=1):
+                row: dict[str, Any] = {"bracket": i, "initialLeverage": lev}
+                if self.inverse:
+                    row.update({"qtyCap": cap // 100, "qtyFloor": floor // 100})
+                else:
+                    row.update({"notionalCap": cap, "notionalFloor": floor})
+                row.update({"maintMarginRatio": float(ratio), "cum": float(cum)})
+                brackets.append(row)
+                floor = cap
+            if self.inverse:
+                out.append({"pair": spec.pair, "brackets": brackets})
+            else:
+                out.append({"symbol": spec.symbol, "notionalCoef": 1.0, "brackets": brackets})
+        return out
+
     # ------------------------------------------------------------- admin
     def admin_orders(self, api_key: str, symbol: str | None) -> list[dict[str, Any]]:
         """``GET /sim/orders``: working orders in openOrders format."""
@@ -1135,6 +1163,12 @@ def futures_endpoints(server: Any) -> None:
         Endpoint("DELETE", f"{v1}/batchOrders", acct(venue.batch_cancel), SIGNED),
         Endpoint("POST", f"{v1}/leverage", acct(venue.set_leverage), SIGNED),
         Endpoint("GET", f"{v1}/positionSide/dual", dual_get, SIGNED, 30),
+        Endpoint(
+            "GET",
+            f"{venue.prefix}/{'v2' if venue.inverse else 'v1'}/leverageBracket",
+            acct(venue.leverage_brackets),
+            SIGNED,
+        ),
         Endpoint("POST", f"{v1}/positionSide/dual", dual_set, SIGNED),
         Endpoint("POST", f"{v1}/listenKey", new_listen_key, API_KEY),
         Endpoint("PUT", f"{v1}/listenKey", keep_listen_key, API_KEY),

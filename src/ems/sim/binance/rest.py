@@ -419,6 +419,9 @@ def spot_endpoints(server: BinanceServer) -> None:
             lambda a, p: venue.cancel_replace(key(a), p), SIGNED, 1, True,
         ),
         Endpoint("GET", f"{base}/account", lambda a, p: venue.account(key(a), p), SIGNED, 20),
+        # ccxt's load_markets asks for margin pairs; the simulator lists no margin markets.
+        Endpoint("GET", "/sapi/v1/margin/allPairs", lambda a, p: [], SIGNED),
+        Endpoint("GET", "/sapi/v1/margin/isolated/allPairs", lambda a, p: [], SIGNED),
         Endpoint("POST", f"{base}/userDataStream", new_listen_key, API_KEY, 2),
         Endpoint("PUT", f"{base}/userDataStream", keep_listen_key, API_KEY, 2),
         Endpoint("DELETE", f"{base}/userDataStream", close_listen_key, API_KEY, 2),
