@@ -146,5 +146,41 @@ def market(request: pytest.FixtureRequest, api: Api, sim: dict[str, Any]) -> Ite
     """A fresh session on each Binance market (the test runs once per market)."""
     m = start_session(api, sim, request.param, f"{request.param}-{uuid.uuid4().hex[:8]}")
     yield m
+    assert_matches_venue(m)
     # Leave nothing working on the venue for the next test.
     m.send(transactionType="pull")
+
+
+def assert_matches_venue(m: Market, timeout: float = 5.0) -> None:
+    """ems's working orders (and futures position) equal the venue's own state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _, working = m.api.get("/orders", sessionId=m.session_id)
+        ours = {
+            o["exchOrderId"]: (o["price"], o["qty"] - o["cumulativeFilledQty"], o["orderStatus"])
+            for o in working
+        }
+        venue = {
+            str(o["orderId"]): (
+                float(o["price"]),
+                float(Decimal(o["origQty"]) - Decimal(o["executedQty"])),
+                "partiallyfilled" if Decimal(o["executedQty"]) else "new",
+            )
+            for o in m.venue_orders()
+        }
+        _, pos = m.api.get("/getPosition", sessionId=m.session_id, symbol=m.symbol)
+        venue_pos = None
+        if m.exchange != "binance-spot":
+            venue_pos = next(
+                (
+                    float(p["positionAmt"])
+                    for p in m.venue_account()["positions"]
+                    if p["symbol"] == m.symbol
+                ),
+                0.0,
+            )
+        if ours == venue and (venue_pos is None or pos["position"] == venue_pos):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"ems {ours} / {pos} differs from venue {venue} / {venue_pos}")
+        time.sleep(0.05)
