@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlencode
 
 import orjson
@@ -32,6 +32,7 @@ class SimProcess:
     proc: subprocess.Popen[bytes]
     info: dict[str, Any]
     log_path: Path
+    log: IO[bytes]
 
     def stop(self) -> int:
         """SIGTERM, then wait; returns the exit status."""
@@ -42,6 +43,7 @@ class SimProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self.log.close()
         return int(self.proc.returncode)
 
 
@@ -62,10 +64,12 @@ def start_sim(args: list[str], log_path: Path) -> SimProcess:
         first = lines.get(timeout=30)
     except queue.Empty:
         proc.kill()
+        log.close()
         raise RuntimeError(f"ems sim printed nothing; see {log_path}") from None
     if not first:
+        log.close()
         raise RuntimeError(f"ems sim exited: {log_path.read_text()[-2000:]}")
-    return SimProcess(proc, orjson.loads(first), log_path)
+    return SimProcess(proc, orjson.loads(first), log_path, log)
 
 
 @pytest.fixture(scope="session")

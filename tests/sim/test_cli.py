@@ -1,0 +1,71 @@
+"""`ems sim` as a process: the first stdout line, ports, seeded keys, clean exit."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from pathlib import Path
+
+import requests
+from tests.sim.conftest import PRODUCTS, SimProcess, start_sim
+
+
+def _free_port_block() -> int:
+    """A port P with P, P+1 and P+2 free right now (bounded search)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base > 65000:
+            continue
+        try:
+            probes = []
+            for offset in (1, 2):
+                probe = socket.socket()
+                probe.bind(("127.0.0.1", base + offset))
+                probes.append(probe)
+            for probe in probes:
+                probe.close()
+            return base
+        except OSError:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError("no free block of three ports")
+
+
+def test_first_line_describes_every_product_and_funded_accounts(sim_process: SimProcess):
+    info = sim_process.info
+    assert set(info) == {*PRODUCTS, "apiKey", "secretKey", "accounts"}
+    for product in PRODUCTS:
+        rest, ws = info[product]["restUrl"], info[product]["wsUrl"]
+        assert rest.startswith("http://127.0.0.1:") and ws == rest.replace("http://", "ws://")
+    assert len(info["accounts"]) >= 3
+    assert info["accounts"][0] == {"apiKey": info["apiKey"], "secretKey": info["secretKey"]}
+    assert len({a["apiKey"] for a in info["accounts"]}) == len(info["accounts"])
+
+
+def test_fixed_port_seeded_keys_and_sigterm_exit(tmp_path: Path, sim_process: SimProcess):
+    port = _free_port_block()
+    process = start_sim(["--port", str(port), "--seed", "1", "--no-mm"], tmp_path / "sim.log")
+    try:
+        urls = [process.info[p]["restUrl"] for p in PRODUCTS]
+        assert urls == [f"http://127.0.0.1:{port + i}" for i in range(3)]
+        # Same seed, same keys (the session simulator also runs with the default seed 1).
+        assert process.info["accounts"] == sim_process.info["accounts"]
+        session = requests.Session()
+        session.trust_env = False
+        depth = session.get(
+            f"{urls[0]}/api/v3/depth", params={"symbol": "BTCUSDT"}, timeout=5
+        ).json()
+        assert depth["bids"] == [] and depth["asks"] == []  # --no-mm: empty books
+    finally:
+        process.proc.send_signal(signal.SIGTERM)
+        assert process.proc.wait(10) == 0
+        process.stop()
+    other = start_sim(["--seed", "2"], tmp_path / "sim2.log")
+    try:
+        assert other.info["apiKey"] != sim_process.info["apiKey"]
+    finally:
+        other.proc.send_signal(signal.SIGINT)
+        assert other.proc.wait(10) == 0
+        other.stop()
