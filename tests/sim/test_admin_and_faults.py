@@ -159,3 +159,39 @@ def test_rest_answers_carry_rate_limit_headers(sim: Sim):
         {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.010"},
     )  # fmt: skip
     assert "X-MBX-ORDER-COUNT-1M" in futures and "X-MBX-USED-WEIGHT-1M" in futures
+
+
+def _listen(sim: Sim):
+    venue = sim.usdm
+    key = venue.http.post(
+        venue.base + "/fapi/v1/listenKey", headers={"X-MBX-APIKEY": venue.key}, timeout=5
+    ).json()["listenKey"]
+    ws = venue.ws(f"/ws/{key}")
+    time.sleep(0.1)
+    return ws
+
+
+def _market_buy(sim: Sim) -> None:
+    sim.usdm.ok(
+        "POST", "/fapi/v1/order",
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.010"},
+    )  # fmt: skip
+
+
+def test_user_event_faults_duplicate_drop_and_reorder(sim: Sim):
+    ws = _listen(sim)
+    order = ["ORDER_TRADE_UPDATE", "ORDER_TRADE_UPDATE", "TRADE_LITE", "ACCOUNT_UPDATE"]
+    _market_buy(sim)
+    assert [e["e"] for e in ws.drain()] == order
+    arm = {"apiKey": sim.usdm.key, "count": 1}
+    sim.usdm.admin("POST", "/sim/fault", json={"userEvents": "duplicate", **arm})
+    _market_buy(sim)
+    assert [e["e"] for e in ws.drain()] == [order[0], *order]
+    sim.usdm.admin("POST", "/sim/fault", json={"userEvents": "drop", **arm})
+    _market_buy(sim)
+    assert [e["e"] for e in ws.drain()] == order[1:]
+    sim.usdm.admin("POST", "/sim/fault", json={"userEvents": "reorder", **arm})
+    _market_buy(sim)
+    events = ws.drain()
+    assert [e.get("o", {}).get("x") for e in events[:2]] == ["TRADE", "NEW"]
+    ws.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import time
 from pathlib import Path
 
 import requests
@@ -62,9 +63,19 @@ def test_fixed_port_seeded_keys_and_sigterm_exit(tmp_path: Path, sim_process: Si
         process.proc.send_signal(signal.SIGTERM)
         assert process.proc.wait(10) == 0
         process.stop()
-    other = start_sim(["--seed", "2"], tmp_path / "sim2.log")
+    other = start_sim(["--seed", "2", "--mm-interval-ms", "20"], tmp_path / "sim2.log")
     try:
         assert other.info["apiKey"] != sim_process.info["apiKey"]
+        # With --mm-interval-ms the maker's mid drifts: the best bid moves.
+        session = requests.Session()
+        session.trust_env = False
+        url = other.info["binance-spot"]["restUrl"] + "/api/v3/ticker/bookTicker"
+        seen = set()
+        deadline = time.monotonic() + 5
+        while len(seen) < 2 and time.monotonic() < deadline:
+            seen.add(session.get(url, params={"symbol": "BTCUSDT"}, timeout=5).json()["bidPrice"])
+            time.sleep(0.05)
+        assert len(seen) >= 2
     finally:
         other.proc.send_signal(signal.SIGINT)
         assert other.proc.wait(10) == 0

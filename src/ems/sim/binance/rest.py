@@ -29,7 +29,10 @@ Admin API (not signed, JSON in and out, on every product's REST port):
     ``{"disconnect": "user"|"market"|"all", "apiKey": K}``: closes every WebSocket
     connection of that kind (``user`` = WS-API sessions and listenKey streams of the
     account, or of every account when ``apiKey`` is absent).
-    ``{"clear": true}`` disarms all faults.  ``GET /sim/fault`` lists the armed ones.
+    ``{"userEvents": "drop"|"duplicate"|"reorder", "apiKey": K, "count": N}``: the
+    account's next N user-data events (on every user stream) are lost, sent twice, or
+    (reorder) each held back until the account's following event has been sent.
+    ``{"clear": true}`` disarms all faults.  ``GET /sim/fault`` lists the armed HTTP ones.
 ``POST /sim/reset``
     Restores the initial books, orders and balances (faults are cleared; connections and
     listenKeys stay; stream sequence numbers keep increasing).
@@ -339,13 +342,23 @@ class BinanceServer:
             body = await self._json(request)
             if body.get("clear"):
                 self.faults.clear()
+                self.venue.users.clear_faults()
                 return json_response({"armed": []})
+            if "userEvents" in body:
+                key = str(body.get("apiKey", ""))
+                if key not in self.venue.credentials:
+                    raise ValueError("userEvents needs a known apiKey")
+                count = int(body.get("count", 1))
+                self.venue.users.arm(key, str(body["userEvents"]), count)
+                return json_response(
+                    {"userEvents": body["userEvents"], "apiKey": key, "count": count}
+                )
             if "disconnect" in body:
                 kind = str(body["disconnect"])
                 if kind not in ("user", "market", "all"):
                     raise ValueError("disconnect must be user, market or all")
-                key = body.get("apiKey")
-                closed = self.disconnect(kind, str(key) if key is not None else None)
+                target = body.get("apiKey")
+                closed = self.disconnect(kind, str(target) if target is not None else None)
                 return json_response({"disconnected": closed})
             self.faults.arm(parse_fault(body))
             return json_response({"armed": self.faults.armed()})
@@ -357,6 +370,7 @@ class BinanceServer:
 
     async def _admin_reset(self, request: web.Request) -> web.Response:
         self.faults.clear()
+        self.venue.users.clear_faults()
         self.venue.reset()
         return json_response({"reset": True, "time": int(time.time() * 1000)})
 

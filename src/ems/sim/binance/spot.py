@@ -678,7 +678,7 @@ class SpotVenue(BinanceVenue):
             bal.free += give_back
             self.touch(api_key, asset)
         previous = order.client_order_id
-        self.closed(order)
+        self.release_client_id(order)
         order.client_order_id = new_client_id
         order.update_time = ts
         self.open_client_ids[(api_key, spec.symbol, new_client_id)] = order.order_id

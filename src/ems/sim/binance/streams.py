@@ -60,11 +60,18 @@ class MarketHub:
 
 
 class UserHub:
-    """Subscribers to one account's user-data events, keyed by API key."""
+    """Subscribers to one account's user-data events, keyed by API key.
+
+    Event faults (armed through the admin API) act on the next ``count`` events of an
+    account: ``drop`` loses them, ``duplicate`` delivers them twice, ``reorder`` holds
+    one back and delivers it right after the account's following event.
+    """
 
     def __init__(self) -> None:
         """Creates a hub with no subscribers."""
         self._subs: dict[str, list[UserSink]] = {}
+        self._faults: dict[str, list[Any]] = {}
+        self._held: dict[str, dict[str, Any]] = {}
 
     def subscribe(self, api_key: str, sink: UserSink) -> None:
         """Adds a sink for an account's events."""
@@ -76,10 +83,50 @@ class UserHub:
         if subs is not None and sink in subs:
             subs.remove(sink)
 
-    def publish(self, api_key: str, event: dict[str, Any]) -> None:
-        """Hands one event to every sink of the account, in subscription order."""
+    def arm(self, api_key: str, mode: str, count: int) -> None:
+        """Arms an event fault (``drop``, ``duplicate`` or ``reorder``) for an account."""
+        if mode not in ("drop", "duplicate", "reorder") or count < 1:
+            raise ValueError("userEvents must be drop, duplicate or reorder, count >= 1")
+        self._faults[api_key] = [mode, count]
+
+    def clear_faults(self) -> None:
+        """Disarms event faults and delivers anything held back."""
+        self._faults.clear()
+        held, self._held = self._held, {}
+        for api_key, event in held.items():
+            self._deliver(api_key, event)
+
+    def _consume(self, api_key: str) -> str | None:
+        fault = self._faults.get(api_key)
+        if fault is None:
+            return None
+        fault[1] -= 1
+        if fault[1] <= 0:
+            del self._faults[api_key]
+        return str(fault[0])
+
+    def _deliver(self, api_key: str, event: dict[str, Any]) -> None:
         for sink in list(self._subs.get(api_key, ())):
             sink(event)
+
+    def publish(self, api_key: str, event: dict[str, Any]) -> None:
+        """Hands one event to every sink of the account, in subscription order."""
+        if api_key in self._faults:
+            mode = self._faults[api_key][0]
+            if mode == "reorder" and api_key in self._held:
+                pass  # this event overtakes the held one below
+            else:
+                self._consume(api_key)
+                if mode == "drop":
+                    return
+                if mode == "reorder":
+                    self._held[api_key] = event
+                    return
+                self._deliver(api_key, event)  # duplicate: once here, once below
+        self._deliver(api_key, event)
+        held = self._held.pop(api_key, None)
+        if held is not None:
+            self._deliver(api_key, held)
 
 
 @dataclass(slots=True)

@@ -198,6 +198,7 @@ class BinanceVenue:
         self.orders: dict[int, Order] = {}
         self.open_client_ids: dict[tuple[str, str, str], int] = {}
         self.account_orders: dict[str, list[int]] = {k: [] for k in self.credentials}
+        self.working: dict[str, dict[int, Order]] = {k: {} for k in self.credentials}
         self.account_trades: dict[str, list[dict[str, Any]]] = {k: [] for k in self.credentials}
         self.public_trades: dict[str, deque[PublicTrade]] = {
             s: deque(maxlen=1000) for s in self.specs
@@ -288,13 +289,9 @@ class BinanceVenue:
         return None
 
     def open_orders(self, api_key: str, symbol: str | None = None) -> list[Order]:
-        """An account's working orders, oldest first."""
-        out = []
-        for oid in self.account_orders.get(api_key, []):
-            order = self.orders[oid]
-            if order.is_open and (symbol is None or order.symbol == symbol):
-                out.append(order)
-        return out
+        """An account's working orders, oldest first (from an index, not the history)."""
+        working = self.working.get(api_key, {})
+        return [o for o in working.values() if symbol is None or o.symbol == symbol]
 
     def mark_price(self, symbol: str) -> Decimal:
         """The book mid (snapped to the tick), else the last price, else the initial mid."""
@@ -314,12 +311,18 @@ class BinanceVenue:
             self.open_client_ids[(order.account, order.symbol, order.client_order_id)] = (
                 order.order_id
             )
+            self.working.setdefault(order.account, {})[order.order_id] = order
 
-    def closed(self, order: Order) -> None:
-        """Forgets a finished order's client id (it may be reused afterwards)."""
+    def release_client_id(self, order: Order) -> None:
+        """Frees an order's client id for reuse (it is no longer an open order's id)."""
         key = (order.account, order.symbol, order.client_order_id)
         if self.open_client_ids.get(key) == order.order_id:
             del self.open_client_ids[key]
+
+    def closed(self, order: Order) -> None:
+        """Forgets a finished order: its client id may be reused afterwards."""
+        self.release_client_id(order)
+        self.working.get(order.account, {}).pop(order.order_id, None)
 
     def touch(self, api_key: str, *assets: str) -> None:
         """Marks balances changed, to be reported by :meth:`settle`."""
