@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from decimal import Decimal as D
 from typing import Any
 
 import ccxt
 import pytest
+from binance import AsyncClient, BinanceSocketManager
 from binance.client import Client
 from binance.exceptions import BinanceAPIException
 from tests.sim.conftest import Sim
@@ -131,3 +134,56 @@ def test_ccxt_usdm_orders_and_positions(sim: Sim):
     assert [(p["symbol"], p["contracts"], p["side"]) for p in positions] == [
         ("BTC/USDT:USDT", 0.01, "long")
     ]
+
+
+def test_python_binance_sockets_user_data_and_trades(sim: Sim):
+    """python-binance's spot user socket (WS-API subscription), futures user socket
+    (listenKey on /ws?listenKey=) and trade socket, with only the URLs replaced."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        client = AsyncClient(sim.spot.key, sim.spot.secret)
+        client.API_URL = sim.spot.base + "/api"
+        client.FUTURES_URL = sim.usdm.base + "/fapi"
+        client.ws_api._url = sim.spot.ws_base + "/ws-api/v3"
+        manager = BinanceSocketManager(client)
+        manager.STREAM_URL = sim.spot.ws_base + "/"
+        manager.FSTREAM_URL = sim.usdm.ws_base + "/"
+        got: list[dict[str, Any]] = []
+        try:
+            user, futures, trades = (
+                manager.user_socket(),
+                manager.futures_user_socket(),
+                manager.trade_socket("BTCUSDT"),
+            )
+            # Its read loops only see the exit flag between recv timeouts (10 s by
+            # default); a short one keeps the test fast.
+            futures.TIMEOUT = trades.TIMEOUT = 0.2
+            async with user, futures, trades:
+                await client.create_order(
+                    symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001"
+                )
+                got += [await asyncio.wait_for(user.recv(), 5) for _ in range(3)]
+                got.append(await asyncio.wait_for(trades.recv(), 5))
+                await client.futures_create_order(
+                    symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.010"
+                )
+                got += [await asyncio.wait_for(futures.recv(), 5) for _ in range(2)]
+        finally:
+            # The client's WS-API read loop only notices a close on its next message or
+            # after its own long timeout; do not wait for that.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(client.close_connection(), 1)
+        return got
+
+    events = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert [e["e"] for e in events] == [
+        "executionReport",
+        "executionReport",
+        "outboundAccountPosition",
+        "trade",
+        "ORDER_TRADE_UPDATE",
+        "ORDER_TRADE_UPDATE",
+    ]
+    assert (events[1]["x"], events[1]["X"], events[1]["L"]) == ("TRADE", "FILLED", "30000.50000000")
+    assert events[3]["p"] == "30000.50000000" and events[3]["m"] is False
+    assert events[5]["o"]["X"] == "FILLED"
