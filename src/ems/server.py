@@ -15,6 +15,7 @@ from aiohttp import web
 from ems.api.app import build_app
 from ems.config import Config, ConfigError, load
 from ems.engine.engine import Engine
+from ems.engine.triggers import TriggerManagers
 from ems.metrics import Metrics
 
 log = logging.getLogger("ems")
@@ -44,12 +45,13 @@ class Server:
         self.cfg = cfg
         self.metrics = Metrics()
         self.engine = Engine(self.metrics, testnet=cfg.testnet)
+        self.triggers = TriggerManagers(self.engine)
         self._runners: list[web.AppRunner] = []
         self.port = 0
         self.prom_port = 0
 
     async def start(self) -> None:
-        api = build_app(self.engine, self.cfg.key)
+        api = build_app(self.engine, self.cfg.key, self.triggers)
         api_runner = web.AppRunner(api, access_log=None, handle_signals=False)
         await api_runner.setup()
         api_site = web.TCPSite(api_runner, self.cfg.host, self.cfg.port, reuse_address=True)
@@ -67,6 +69,7 @@ class Server:
         self.prom_port = _bound_port(prom_runner)
 
     async def stop(self) -> None:
+        await self.triggers.close()
         await self.engine.close()
         for runner in reversed(self._runners):
             await runner.cleanup()

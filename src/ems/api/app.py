@@ -18,8 +18,10 @@ from aiohttp import WSMsgType, web
 
 from ems.api import parse
 from ems.api.openapi import openapi_document
+from ems.api.triggers import add_routes as add_trigger_routes
 from ems.engine.engine import Engine
 from ems.engine.session import OrderSession
+from ems.engine.triggers import TriggerManagers
 from ems.errors import ApiError
 from ems.model import LogLevel, OrderStatus, now_ns
 from ems.venues.net import interface_address
@@ -290,9 +292,12 @@ async def subscribe_positions(request: web.Request) -> web.WebSocketResponse:
     return await _socket(request, positions=True)
 
 
-def build_app(engine: Engine, api_key: str) -> web.Application:
+def build_app(
+    engine: Engine, api_key: str, triggers: TriggerManagers | None = None
+) -> web.Application:
     """The aiohttp application serving the whole API."""
     app = web.Application(middlewares=[_guard], client_max_size=MAX_BODY)
+    add_trigger_routes(app, triggers or TriggerManagers(engine))
     app[ENGINE] = engine
     app[API_KEY] = api_key
     app.router.add_post("/startOrderHandler", start_order_handler)

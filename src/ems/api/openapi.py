@@ -168,6 +168,52 @@ def _schemas() -> dict[str, Any]:
             },
         },
         "position": {"type": "object", "properties": {"position": _NUMBER}},
+        "triggermanager": {
+            "type": "object",
+            "required": ["symbol", "exchange", "sessionId"],
+            "properties": {
+                "symbol": {"type": "string"},
+                "exchange": _ref("exchange"),
+                "sessionId": {
+                    "type": "string",
+                    "description": "Session whose connection carries the symbol's public trades",
+                },
+            },
+        },
+        "settrigger": {
+            "type": "object",
+            "required": ["id", "price", "symbol", "direction", "exchange", "orders"],
+            "properties": {
+                "id": {"type": "string", "maxLength": 64},
+                "price": _NUMBER,
+                "symbol": {"type": "string"},
+                "direction": {
+                    "type": "string",
+                    "enum": ["up", "down"],
+                    "description": "up: fires on a buy-aggressor trade at price >= level; "
+                    "down: on a sell-aggressor trade at price <= level",
+                },
+                "exchange": _ref("exchange"),
+                "orders": {"type": "array", "minItems": 1, "items": _ref("sendorder")},
+            },
+        },
+        "cleartrigger": {
+            "type": "object",
+            "required": ["symbol", "exchange", "id"],
+            "properties": {
+                "symbol": {"type": "string"},
+                "exchange": _ref("exchange"),
+                "id": {"type": "string"},
+            },
+        },
+        "cleartriggers": {
+            "type": "object",
+            "properties": {
+                "symbol": {"type": "string"},
+                "exchange": _ref("exchange"),
+                "clearAll": {"type": "boolean", "default": False},
+            },
+        },
         "positions": {
             "type": "object",
             "properties": {
@@ -267,6 +313,28 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/startTriggerManager": _post(
+                "startTriggerManager",
+                "Start a trigger manager",
+                "triggermanager",
+                {"type": "object"},
+            ),
+            "/stopTriggerManager": _post(
+                "stopTriggerManager",
+                "Stop a trigger manager and clear its triggers",
+                "triggermanager",
+                {"type": "object"},
+            ),
+            "/setTrigger": _post("setTrigger", "Set a trigger", "settrigger", {"type": "object"}),
+            "/clearTrigger": _post(
+                "clearTrigger", "Clear one trigger", "cleartrigger", {"type": "object"}
+            ),
+            "/clearTriggers": _post(
+                "clearTriggers",
+                "Clear the triggers of a symbol or all",
+                "cleartriggers",
+                {"type": "object"},
+            ),
             "/subscribeUpdates": _websocket(
                 "subscribeUpdates",
                 "Order update stream; also accepts sendOrder messages",

@@ -105,6 +105,8 @@ class OrderSession:
         if tx == TransactionType.PULL:
             return self._pull(req)
         order = self._working_order(req)
+        if req.trigger_id:
+            order.trigger_id = req.trigger_id
         if tx == TransactionType.UPDATE:
             self._update(order, req)
         else:
@@ -175,7 +177,18 @@ class OrderSession:
                 f"notional {notional:.8g} is below the minimum {inst.min_notional:g}", "qty"
             )
 
-    def _insert(self, req: SendOrder) -> Order:
+    def check(self, req: SendOrder) -> None:
+        """Validates a request without sending it (for orders held by triggers)."""
+        if req.transaction_type == TransactionType.INSERT:
+            self._validate_insert(req)
+        elif req.transaction_type == TransactionType.PULL:
+            self._instrument(req.symbol)
+        elif not req.cl_order_id:
+            raise ApiError("clOrderId is required", "clOrderId")
+
+    def _validate_insert(
+        self, req: SendOrder
+    ) -> tuple[str, Instrument, Side, OrderType, TimeInForce, int, int]:
         cl = req.cl_order_id
         if not cl:
             raise ApiError("clOrderId is required", "clOrderId")
@@ -208,6 +221,10 @@ class OrderSession:
         qty = self._qty_units(inst, req.qty, market)
         if not market:
             self._check_notional(inst, price, qty)
+        return cl, inst, req.side, order_type, tif, price, qty
+
+    def _insert(self, req: SendOrder) -> Order:
+        cl, inst, side, order_type, tif, price, qty = self._validate_insert(req)
         now = now_ns()
         order = Order(
             session_id=self.session_id,
@@ -215,7 +232,7 @@ class OrderSession:
             cl_order_id=cl,
             venue_client_id=self._new_venue_id(),
             symbol=inst.symbol,
-            side=req.side,
+            side=side,
             order_type=order_type,
             tif=tif,
             price=price,
@@ -554,6 +571,36 @@ class OrderSession:
         frame["transactionType"] = tx.value
         frame["message"] = message
         self.metrics.update(self.exchange, OrderStatus.REJECTED)
+        self._publish(orjson.dumps(frame))
+
+    def publish_rejection(self, req: SendOrder, exc: ApiError) -> None:
+        """Tells subscribers that a request sent on their behalf (by a trigger) was refused."""
+        self.metrics.reject(self.exchange, exc.field or "request")
+        now = now_ns()
+        frame = {
+            "exchOrderId": None,
+            "message": f"{exc.field}: {exc.message}" if exc.field else exc.message,
+            "clOrderId": req.cl_order_id,
+            "exchange": self.exchange,
+            "symbol": req.symbol,
+            "sessionId": self.session_id,
+            "tradeId": None,
+            "localTime": now,
+            "exchTime": None,
+            "sendTime": None,
+            "price": req.price,
+            "qty": req.qty,
+            "cumulativeFilledQty": 0.0,
+            "executedQty": 0.0,
+            "remainingQty": 0.0,
+            "orderType": req.order_type.value if req.order_type else None,
+            "orderStatus": OrderStatus.REJECTED.value,
+            "transactionType": req.transaction_type.value,
+            "tif": req.tif.value if req.tif else None,
+            "side": req.side.value if req.side else None,
+            "tradeLiquidity": None,
+            "triggerId": req.trigger_id,
+        }
         self._publish(orjson.dumps(frame))
 
     # ----------------------------------------------------------------- streams

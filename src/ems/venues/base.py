@@ -9,14 +9,16 @@ out and as the venue's own decimal text coming back, so nothing is rounded twice
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from ems._core import Grid
+from ems._core import Grid, Trade
 from ems.model import Liquidity, OrderStatus, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
     from ems.engine.orders import Order
+    from ems.venues.feed import Feed
 
 
 @dataclass(slots=True)
@@ -140,3 +142,7 @@ class VenueSession(abc.ABC):
     @abc.abstractmethod
     async def positions(self) -> dict[str, float]:
         """Current venue positions by symbol (futures); empty where not applicable."""
+
+    @abc.abstractmethod
+    def trade_feed(self, symbol: str, on_trade: Callable[[Trade], None]) -> Feed:
+        """A not-yet-started feed of `symbol`'s public trades, each parsed onto its grids."""

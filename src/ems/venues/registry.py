@@ -37,6 +37,8 @@ def create_venue(params: VenueParams, listener: ReplaceListener) -> VenueSession
         )
     rest = params.rest_url or (product.testnet_rest_url if params.testnet else product.rest_url)
     ws = params.ws_url or (product.testnet_ws_url if params.testnet else product.ws_url)
+    # An explicit wsUrl (colocation, simulator) serves market streams too.
+    md = params.ws_url or (product.testnet_md_url if params.testnet else product.md_url)
     return BinanceSession(
-        product, params.api_key, params.secret, rest, ws, listener, params.local_address
+        product, params.api_key, params.secret, rest, ws, listener, params.local_address, md
     )

@@ -15,6 +15,9 @@ class Product:
     ws_url: str
     testnet_rest_url: str
     testnet_ws_url: str
+    md_url: str
+    """Public market streams (spot's differ from its WebSocket API host)."""
+    testnet_md_url: str
     api: str
     """REST path prefix, e.g. `/api/v3`."""
     spot: bool
@@ -32,6 +35,8 @@ SPOT = Product(
     ws_url="wss://ws-api.binance.com:443",
     testnet_rest_url="https://testnet.binance.vision",
     testnet_ws_url="wss://ws-api.testnet.binance.vision",
+    md_url="wss://stream.binance.com:9443",
+    testnet_md_url="wss://stream.testnet.binance.vision",
     api="/api/v3",
     spot=True,
     account_path="/api/v3/account",
@@ -45,6 +50,8 @@ USDM = Product(
     ws_url="wss://fstream.binance.com",
     testnet_rest_url="https://demo-fapi.binance.com",
     testnet_ws_url="wss://fstream.binancefuture.com",
+    md_url="wss://fstream.binance.com",
+    testnet_md_url="wss://fstream.binancefuture.com",
     api="/fapi/v1",
     spot=False,
     account_path="/fapi/v2/balance",
@@ -60,6 +67,8 @@ COINM = Product(
     ws_url="wss://dstream.binance.com",
     testnet_rest_url="https://testnet.binancefuture.com",
     testnet_ws_url="wss://dstream.binancefuture.com",
+    md_url="wss://dstream.binance.com",
+    testnet_md_url="wss://dstream.binancefuture.com",
     api="/dapi/v1",
     spot=False,
     account_path="/dapi/v1/balance",

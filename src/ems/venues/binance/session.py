@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from ems._core import Trade, TradeScanner
 from ems.errors import VenueError
 from ems.model import OrderType, Side
 from ems.venues.base import ExecutionReport, VenueListener, VenueSession
@@ -15,6 +17,7 @@ from ems.venues.binance import codec
 from ems.venues.binance.products import Product
 from ems.venues.binance.rest import INVALID_TIMESTAMP, BinanceRest
 from ems.venues.binance.stream import UserStream
+from ems.venues.feed import Feed
 from ems.venues.net import http_session
 
 if TYPE_CHECKING:
@@ -50,6 +53,7 @@ class BinanceSession(VenueSession):
         ws_url: str,
         listener: ReplaceListener,
         local_address: str | None = None,
+        md_url: str | None = None,
     ) -> None:
         self.product = product
         self.capabilities = product.capabilities
@@ -58,6 +62,7 @@ class BinanceSession(VenueSession):
         self._secret = secret
         self._rest_url = rest_url.rstrip("/")
         self._ws_url = ws_url.rstrip("/")
+        self._md_url = (md_url or ws_url).rstrip("/")
         self._listener = listener
         self._local_address = local_address
         self._http: aiohttp.ClientSession | None = None
@@ -118,6 +123,21 @@ class BinanceSession(VenueSession):
         """Closes the user-data connection so that it reconnects (used by tests)."""
         if self._stream is not None:
             self._stream.drop()
+
+    def trade_feed(self, symbol: str, on_trade: Callable[[Trade], None]) -> Feed:
+        inst = self.instruments[symbol]
+        scanner = TradeScanner(inst.price_grid.step, inst.qty_grid.step)
+        parse = scanner.binance_trade
+
+        def on_frame(frame: bytes) -> None:
+            try:
+                trade = parse(frame)
+            except ValueError:
+                return  # not a trade (e.g. a subscription reply)
+            on_trade(trade)
+
+        url = f"{self._md_url}/ws/{symbol.lower()}@trade"
+        return Feed(url, on_frame, name=f"{self.product.exchange}:{symbol} trades")
 
     async def _spot_stream_url(self) -> str:
         return f"{self._ws_url}/ws-api/v3"

@@ -1,0 +1,184 @@
+"""The trigger manager: groups of orders sent the instant a price level trades.
+
+One manager per (exchange, symbol) listens to that symbol's public trades through the
+session it was started with. A trigger fires once, on the first trade whose aggressor
+matches its direction and whose price reaches its level: `up` on a buy-aggressor trade
+at or above the level, `down` on a sell-aggressor trade at or below it. A trade that
+crosses several levels fires them all, in the order the price crosses them.
+
+Everything here runs on the event loop thread: a clear that has been acknowledged has
+already removed the trigger from the index, so no order can go out for it afterwards.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+from dataclasses import dataclass
+
+from ems._core import BUY, DOWN, UP, OffGridError, Trade, TriggerIndex
+from ems.engine.engine import Engine
+from ems.engine.session import OrderSession, SendOrder
+from ems.errors import ApiError
+from ems.model import now_ns
+from ems.venues.base import Instrument
+from ems.venues.feed import Feed
+
+log = logging.getLogger("ems.triggers")
+
+
+class Direction(enum.StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+
+@dataclass(slots=True)
+class Trigger:
+    trigger_id: str
+    number: int
+    price: int
+    direction: Direction
+    orders: list[tuple[OrderSession, SendOrder]]
+
+
+class TriggerManager:
+    """Triggers of one (exchange, symbol)."""
+
+    def __init__(self, engine: Engine, session: OrderSession, instrument: Instrument) -> None:
+        self.engine = engine
+        self.session = session
+        self.exchange = session.exchange
+        self.symbol = instrument.symbol
+        self.instrument = instrument
+        self.index = TriggerIndex()
+        self.triggers: dict[str, Trigger] = {}
+        self._by_number: dict[int, Trigger] = {}
+        self._numbers = itertools.count(1)
+        self.feed: Feed = session.venue.trade_feed(instrument.symbol, self.on_trade)
+        self.last_trade_ns = 0
+        self.fired = 0
+
+    async def start(self) -> None:
+        await self.feed.start()
+
+    async def stop(self) -> None:
+        self.clear_all()
+        await self.feed.stop()
+
+    def set(
+        self,
+        trigger_id: str,
+        price: float,
+        direction: Direction,
+        orders: list[tuple[OrderSession, SendOrder]],
+    ) -> Trigger:
+        if trigger_id in self.triggers:
+            raise ApiError(f"trigger {trigger_id!r} already exists", "id", 409)
+        try:
+            level = self.instrument.price_grid.units(price)
+        except OffGridError:
+            raise ApiError(
+                f"price {price} is not a multiple of tick size {self.instrument.price_grid.step}",
+                "price",
+            ) from None
+        if level <= 0:
+            raise ApiError("price must be positive", "price")
+        trigger = Trigger(trigger_id, next(self._numbers), level, direction, orders)
+        self.index.add(trigger.number, UP if direction == Direction.UP else DOWN, level, b"")
+        self.triggers[trigger_id] = trigger
+        self._by_number[trigger.number] = trigger
+        return trigger
+
+    def clear(self, trigger_id: str) -> None:
+        trigger = self.triggers.pop(trigger_id, None)
+        if trigger is None:
+            raise ApiError(
+                f"unknown trigger {trigger_id!r} on {self.exchange} {self.symbol}", "id", 404
+            )
+        self.index.remove(trigger.number)
+        del self._by_number[trigger.number]
+
+    def clear_all(self) -> int:
+        count = len(self.triggers)
+        for trigger in self.triggers.values():
+            self.index.remove(trigger.number)
+        self.triggers.clear()
+        self._by_number.clear()
+        return count
+
+    def on_trade(self, trade: Trade) -> None:
+        """The hot path: one public trade in, every fired trigger's orders out."""
+        fired = self.index.on_trade(trade.price, trade.aggressor_side)
+        self.last_trade_ns = now_ns()
+        if fired is None:
+            return
+        for number, _ in fired:
+            trigger = self._by_number.pop(number)
+            del self.triggers[trigger.trigger_id]
+            self.fired += 1
+            log.debug(
+                "trigger %s fired at %d (%s)",
+                trigger.trigger_id,
+                trade.price,
+                "buy" if trade.aggressor_side == BUY else "sell",
+            )
+            for session, req in trigger.orders:
+                try:
+                    session.send(req)
+                except ApiError as exc:
+                    session.publish_rejection(req, exc)
+
+
+class TriggerManagers:
+    """Every trigger manager of the server, by (exchange, symbol)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.managers: dict[tuple[str, str], TriggerManager] = {}
+
+    def get(self, exchange: str | None, symbol: str | None) -> TriggerManager:
+        if not exchange:
+            raise ApiError("exchange is required", "exchange")
+        if not symbol:
+            raise ApiError("symbol is required", "symbol")
+        manager = self.managers.get((exchange, symbol))
+        if manager is None:
+            raise ApiError(f"no trigger manager for {exchange} {symbol}", "symbol", 404)
+        return manager
+
+    async def start(self, session_id: str, exchange: str, symbol: str) -> TriggerManager:
+        session = self.engine.session(session_id)
+        if session.exchange != exchange:
+            raise ApiError(f"session {session_id} trades {session.exchange}", "exchange")
+        instrument = session.venue.instruments.get(symbol)
+        if instrument is None:
+            raise ApiError(f"unknown symbol {symbol!r} on {exchange}", "symbol")
+        key = (exchange, symbol)
+        if key in self.managers:
+            raise ApiError(f"a trigger manager for {exchange} {symbol} is running", "symbol", 409)
+        manager = TriggerManager(self.engine, session, instrument)
+        self.managers[key] = manager
+        try:
+            await manager.start()
+        except Exception as exc:
+            self.managers.pop(key, None)
+            raise ApiError(f"cannot open the trade stream: {exc}", "sessionId", 502) from None
+        return manager
+
+    async def stop(self, exchange: str, symbol: str, session_id: str | None) -> int:
+        manager = self.get(exchange, symbol)
+        if session_id and session_id != manager.session.session_id:
+            raise ApiError(
+                f"the {exchange} {symbol} manager runs on session {manager.session.session_id}",
+                "sessionId",
+            )
+        del self.managers[(exchange, symbol)]
+        count = len(manager.triggers)
+        await manager.stop()
+        return count
+
+    async def close(self) -> None:
+        for manager in list(self.managers.values()):
+            await manager.stop()
+        self.managers.clear()

@@ -1,0 +1,98 @@
+"""A reconnecting public WebSocket feed whose frames go straight to a parser.
+
+The frame callback runs inside the socket's read callback, so a trade that fires a
+trigger is turned into an order request before control returns to the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+log = logging.getLogger("ems.feed")
+
+BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+
+
+class _Listener(WSListener):
+    def __init__(self, on_frame: Callable[[bytes], None]) -> None:
+        self._on_frame = on_frame
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type == WSMsgType.TEXT:
+            try:
+                self._on_frame(frame.get_payload_as_bytes())
+            except Exception:
+                log.exception("market data frame handler failed")
+        elif frame.msg_type == WSMsgType.CLOSE:
+            transport.disconnect()
+
+
+class Feed:
+    """One public stream URL, kept connected until `stop`."""
+
+    def __init__(
+        self,
+        url: str,
+        on_frame: Callable[[bytes], None],
+        on_connect: Callable[[], None] | None = None,
+        name: str = "feed",
+    ) -> None:
+        self.url = url
+        self.name = name
+        self._on_frame = on_frame
+        self._on_connect = on_connect
+        self._transport: WSTransport | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.connects = 0
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Connects once (raising if that fails), then keeps reconnecting in the background."""
+        await asyncio.wait_for(self._connect(), timeout)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _connect(self) -> None:
+        self._transport, _ = await ws_connect(
+            lambda: _Listener(self._on_frame),
+            self.url,
+            enable_auto_ping=True,
+            auto_ping_idle_timeout=30,
+            auto_ping_reply_timeout=10,
+        )
+        self.connects += 1
+        if self._on_connect is not None:
+            self._on_connect()
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            if self._transport is not None:
+                await self._transport.wait_disconnected()
+                if self._stopping:
+                    return
+                log.warning("%s disconnected; reconnecting", self.name)
+                self._transport = None
+            await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
+            try:
+                await asyncio.wait_for(self._connect(), 10)
+                attempt = 0
+                log.info("%s reconnected", self.name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                attempt += 1
+                log.warning("%s reconnect failed: %s", self.name, exc)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._transport is not None:
+            self._transport.disconnect()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task

@@ -1,0 +1,267 @@
+"""Trigger manager end to end: public trades from `ems sim` fire orders through `ems serve`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from tests.e2e.conftest import Market, assert_matches_venue, start_session
+from tests.harness import Api
+
+
+@pytest.fixture(params=["binance-spot", "binance-usdm-future"])
+def tm(request: pytest.FixtureRequest, api: Api, sim: dict[str, Any]) -> Any:
+    """A session with a trigger manager on its symbol."""
+    m = start_session(api, sim, request.param, f"tm-{uuid.uuid4().hex[:8]}")
+    bid, ask = m.best()
+    m.ref_mid = (bid + ask) / 2
+    # No market maker: each admin print happens exactly at the price it names.
+    m.venue("POST", "/sim/book", json={"symbol": m.symbol, "clear": True})
+    status, body = api.post(
+        "/startTriggerManager",
+        {"symbol": m.symbol, "exchange": m.exchange, "sessionId": m.session_id},
+    )
+    assert status == 200, body
+    yield m
+    api.post(
+        "/stopTriggerManager",
+        {"symbol": m.symbol, "exchange": m.exchange, "sessionId": m.session_id},
+    )
+    assert_matches_venue(m)
+    m.send(transactionType="pull")
+    m.venue("POST", "/sim/book", json={"symbol": m.symbol, "mid": float(m.ref_mid)})
+
+
+def _far_buy(m: Market, cl: str) -> dict[str, Any]:
+    bid = m.ref_mid
+    return m.order(
+        clOrderId=cl,
+        transactionType="insert",
+        side="buy",
+        price=m.price(bid - 500 * m.tick),
+        qty=m.qty,
+    )
+
+
+def _set(m: Market, trigger_id: str, price: float, direction: str, orders: list[dict]) -> Any:
+    return m.api.post(
+        "/setTrigger",
+        {
+            "id": trigger_id,
+            "price": price,
+            "symbol": m.symbol,
+            "direction": direction,
+            "exchange": m.exchange,
+            "orders": orders,
+        },
+    )
+
+
+def _level(m: Market, offset_ticks: int) -> float:
+    return m.price(m.ref_mid + offset_ticks * m.tick)
+
+
+def _no_frame(ws, predicate, seconds: float) -> None:
+    try:
+        frame = ws.wait(predicate, timeout=seconds)
+    except AssertionError:
+        return
+    raise AssertionError(f"unexpected frame {frame}")
+
+
+def test_up_trigger_fires_on_buy_aggressor_at_or_above_and_not_on_sells(tm: Market):
+    ws = tm.stream()
+    level = _level(tm, 10)
+    cl = tm.cl()
+    status, body = _set(tm, "up-1", level, "up", [_far_buy(tm, cl)])
+    assert status == 200, body
+    below = float(Decimal(str(level)) - tm.tick)
+    tm.trade("buy", below, tm.qty)  # buy below the level: no fire
+    tm.trade("sell", level, tm.qty)  # sell at the level: wrong direction
+    _no_frame(ws, lambda f: f.get("clOrderId") == cl, 0.5)
+    tm.trade("buy", level, tm.qty)  # buy at the level: fires
+    new = ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "new")
+    assert new["triggerId"] == "up-1"
+    # It fired once: a second qualifying trade sends nothing more.
+    tm.trade("buy", level, tm.qty)
+    time.sleep(0.3)
+    assert [o["clOrderId"] for o in tm.api.get("/orders", sessionId=tm.session_id)[1]] == [cl]
+    code, body = tm.api.post(
+        "/clearTrigger", {"symbol": tm.symbol, "exchange": tm.exchange, "id": "up-1"}
+    )
+    assert code == 404 and body["field"] == "id"
+    ws.close()
+
+
+def test_down_trigger_fires_on_sell_aggressor_at_or_below(tm: Market):
+    ws = tm.stream()
+    level = _level(tm, -10)
+    cl = tm.cl()
+    assert _set(tm, "down-1", level, "down", [_far_buy(tm, cl)])[0] == 200
+    tm.trade("buy", level, tm.qty)
+    _no_frame(ws, lambda f: f.get("clOrderId") == cl, 0.4)
+    tm.trade("sell", float(Decimal(str(level)) - tm.tick), tm.qty)
+    new = ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "new")
+    assert new["triggerId"] == "down-1"
+    ws.close()
+
+
+def test_a_crossing_trade_fires_every_level_it_reaches_in_price_order(tm: Market):
+    ws = tm.stream()
+    levels = [_level(tm, 5), _level(tm, 6), _level(tm, 7)]
+    ids = []
+    for i, level in enumerate(levels):
+        cl = tm.cl()
+        ids.append(cl)
+        assert _set(tm, f"x-{i}", level, "up", [_far_buy(tm, cl)])[0] == 200
+    beyond = _level(tm, 8)
+    assert _set(tm, "x-beyond", beyond, "up", [_far_buy(tm, tm.cl())])[0] == 200
+    tm.trade("buy", levels[-1], tm.qty * 20)  # one print that reaches the three levels
+    frames = [
+        ws.wait(lambda f, c=c: f.get("clOrderId") == c and f["orderStatus"] == "pendingnew")
+        for c in ids
+    ]
+    assert [f["triggerId"] for f in frames] == ["x-0", "x-1", "x-2"]
+    assert frames[0]["sendTime"] <= frames[1]["sendTime"] <= frames[2]["sendTime"]
+    tm.api.post("/clearTrigger", {"symbol": tm.symbol, "exchange": tm.exchange, "id": "x-beyond"})
+    ws.close()
+
+
+def test_trigger_orders_may_trade_other_symbols_and_sessions(tm: Market, api: Api, sim):
+    other = start_session(api, sim, tm.exchange, f"tm2-{uuid.uuid4().hex[:8]}")
+    ws = other.stream()
+    cl = other.cl()
+    body = other.order(
+        clOrderId=cl, transactionType="insert", side="buy", symbol="ETHUSDT", price=1000.0, qty=0.1
+    )
+    level = _level(tm, 3)
+    assert _set(tm, "multi", level, "up", [body])[0] == 200
+    tm.trade("buy", level, tm.qty)
+    new = ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "new")
+    assert new["symbol"] == "ETHUSDT" and new["triggerId"] == "multi"
+    other.send(transactionType="pull", symbol="ETHUSDT")
+
+
+def test_cleared_triggers_never_fire(tm: Market):
+    ws = tm.stream()
+    level = _level(tm, 4)
+    a, b = tm.cl(), tm.cl()
+    _set(tm, "c-a", level, "up", [_far_buy(tm, a)])
+    _set(tm, "c-b", level, "up", [_far_buy(tm, b)])
+    assert tm.api.post(
+        "/clearTrigger", {"symbol": tm.symbol, "exchange": tm.exchange, "id": "c-a"}
+    ) == (200, {"id": "c-a", "cleared": True})
+    code, body = tm.api.post("/clearTriggers", {"symbol": tm.symbol, "exchange": tm.exchange})
+    assert (code, body) == (200, {"cleared": 1})
+    tm.trade("buy", level, tm.qty)
+    _no_frame(ws, lambda f: f.get("clOrderId") in (a, b), 0.5)
+    ws.close()
+
+
+def test_clear_racing_a_trade_sends_nothing_after_the_acknowledgement(tm: Market):
+    """Each round sets a trigger, then clears it while trades stream in; an order that
+    went out must have gone out before the clear was acknowledged."""
+    ws = tm.stream()
+    level = _level(tm, 2)
+    fired_after_ack = []
+    for i in range(20):
+        cl = tm.cl()
+        _set(tm, f"race-{i}", level, "up", [_far_buy(tm, cl)])
+        if i % 2:
+            tm.trade("buy", level, tm.qty)
+        code, _ = tm.api.post(
+            "/clearTrigger", {"symbol": tm.symbol, "exchange": tm.exchange, "id": f"race-{i}"}
+        )
+        acked = time.time_ns()
+        sent = [f for f in ws.frames if f.get("clOrderId") == cl]
+        if code == 200:
+            # Cleared before any trade reached it: nothing may ever be sent.
+            tm.trade("buy", level, tm.qty)
+            time.sleep(0.05)
+            try:
+                frame = ws.wait(lambda f, c=cl: f.get("clOrderId") == c, timeout=0.2)
+                fired_after_ack.append((frame, acked))
+            except AssertionError:
+                pass
+        else:
+            assert code == 404  # it had fired already
+            frame = ws.wait(lambda f, c=cl: f.get("clOrderId") == c)
+            assert frame["sendTime"] <= acked
+        del sent
+    assert fired_after_ack == []
+    ws.close()
+
+
+def test_trigger_survives_a_market_data_disconnect(tm: Market):
+    ws = tm.stream()
+    level = _level(tm, 6)
+    cl = tm.cl()
+    _set(tm, "dc", level, "up", [_far_buy(tm, cl)])
+    dropped = tm.venue("POST", "/sim/fault", json={"disconnect": "market"})
+    assert dropped["disconnected"] >= 1
+    deadline = time.monotonic() + 10
+    while True:  # trades until the feed is back and the trigger fires
+        tm.trade("buy", level, tm.qty)
+        try:
+            ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "new", timeout=0.3)
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, "trigger never fired after reconnect"
+    ws.close()
+
+
+@pytest.mark.parametrize(
+    ("over", "field", "status"),
+    [
+        ({"price": 0.000001}, "price", 400),
+        ({"direction": "sideways"}, "direction", 400),
+        ({"orders": []}, "orders", 400),
+        ({"symbol": "NOPE"}, "symbol", 404),
+        ({"orders": [{"transactionType": "insert"}]}, "orders[0].sessionId", 400),
+        (
+            {
+                "orders": [
+                    {
+                        "sessionId": "ghost",
+                        "transactionType": "insert",
+                        "clOrderId": "x",
+                        "symbol": "BTCUSDT",
+                    }
+                ]
+            },
+            "orders[0].sessionId",
+            404,
+        ),
+    ],
+)
+def test_bad_triggers_are_refused_with_the_field(tm: Market, over, field, status):
+    body = {
+        "id": f"bad-{uuid.uuid4().hex[:6]}",
+        "price": _level(tm, 50),
+        "symbol": tm.symbol,
+        "direction": "up",
+        "exchange": tm.exchange,
+        "orders": [_far_buy(tm, tm.cl())],
+    }
+    body.update(over)
+    code, reply = tm.api.post("/setTrigger", body)
+    assert (code, reply.get("field")) == (status, field), reply
+
+
+def test_duplicate_trigger_id_and_manager_are_refused(tm: Market):
+    level = _level(tm, 40)
+    assert _set(tm, "dup", level, "up", [_far_buy(tm, tm.cl())])[0] == 200
+    code, body = _set(tm, "dup", level, "up", [_far_buy(tm, tm.cl())])
+    assert code == 409 and body["field"] == "id"
+    code, body = tm.api.post(
+        "/startTriggerManager",
+        {"symbol": tm.symbol, "exchange": tm.exchange, "sessionId": tm.session_id},
+    )
+    assert code == 409
+    code, body = tm.api.post(
+        "/startTriggerManager", {"symbol": tm.symbol, "exchange": "okx", "sessionId": tm.session_id}
+    )
+    assert code == 400 and body["field"] == "exchange"
