@@ -43,7 +43,8 @@ MID_TICKS = 5_200_000  # 52,000.00
 
 def depth_messages(count: int, levels: int = 20, seed: int = 1) -> list[bytes]:
     """Binance spot depthUpdate frames with `levels` bids and asks each, consecutive
-    U/u, prices within 100 ticks of the mid (as a real diff stream mostly is)."""
+    U/u, prices within 100 ticks of the mid (as a real diff stream mostly is), text
+    padded to 8 decimals as spot sends it; about 20% of the levels are deletions."""
     rng = random.Random(seed)
     frames = []
     for k in range(count):
@@ -54,8 +55,9 @@ def depth_messages(count: int, levels: int = 20, seed: int = 1) -> list[bytes]:
             out = []
             for p in prices:
                 qty = 0 if rng.random() < 0.2 else rng.randrange(1, 500_000)
+                # Binance spot pads prices and sizes to 8 decimals.
                 out.append(
-                    f'["{p // 100}.{p % 100:02d}","{qty // 100_000}.{qty % 100_000:05d}000"]'
+                    f'["{p // 100}.{p % 100:02d}000000","{qty // 100_000}.{qty % 100_000:05d}000"]'
                 )
             return ",".join(out)
 

@@ -69,6 +69,19 @@ impl Span {
     }
 }
 
+/// Bytes that end the fast scan of a string: quote, backslash and control bytes.
+static STRING_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// A position in a frame being scanned.
 pub struct Cursor<'a> {
     pub buf: &'a [u8],
@@ -130,11 +143,37 @@ impl<'a> Cursor<'a> {
     #[inline]
     pub fn string(&mut self) -> Result<(Span, bool)> {
         self.ws();
-        if self.buf.get(self.pos) != Some(&b'"') {
-            return malformed(self.pos, "expected a string");
+        let b = self.buf;
+        let mut i = self.pos;
+        if b.get(i) != Some(&b'"') {
+            return malformed(i, "expected a string");
         }
-        self.pos += 1;
-        let start = self.pos;
+        i += 1;
+        let start = i;
+        // Plain bytes need one table look-up each; quotes, escapes and control bytes
+        // leave the loop.
+        while let Some(&c) = b.get(i) {
+            if STRING_SPECIAL[c as usize] {
+                break;
+            }
+            i += 1;
+        }
+        if b.get(i) == Some(&b'"') {
+            self.pos = i + 1;
+            return Ok((
+                Span {
+                    start: start as u32,
+                    end: i as u32,
+                },
+                false,
+            ));
+        }
+        self.pos = i;
+        self.string_slow(start)
+    }
+
+    #[cold]
+    fn string_slow(&mut self, start: usize) -> Result<(Span, bool)> {
         let mut escaped = false;
         loop {
             match self.buf.get(self.pos) {
@@ -220,9 +259,34 @@ impl<'a> Cursor<'a> {
     #[inline]
     pub fn int(&mut self) -> Result<i64> {
         self.ws();
+        let b = self.buf;
         let start = self.pos;
-        let span = self.number()?;
-        parse_i64(span.of(self.buf), start)
+        let mut i = start;
+        let neg = b.get(i) == Some(&b'-');
+        if neg {
+            i += 1;
+        }
+        let first = i;
+        let mut v: u64 = 0;
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            v = v * 10 + u64::from(d);
+            i += 1;
+            if i - first > 18 {
+                // Too many digits for the fast path: check exactly.
+                let span = self.number()?;
+                return parse_i64(span.of(b), start);
+            }
+        }
+        if i == first || matches!(b.get(i), Some(b'.' | b'e' | b'E')) {
+            return malformed(i, "expected an integer");
+        }
+        self.pos = i;
+        let v = v as i64;
+        Ok(if neg { -v } else { v })
     }
 
     /// An integer given either as a JSON number or as a string of digits (OKX sends ids,
@@ -360,10 +424,87 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A quoted decimal as grid units.
+    /// A quoted decimal as grid units, read in one pass; anything unusual (exponents,
+    /// escapes, more than 18 digits) takes the exact path.
     #[inline]
     pub fn units_str(&mut self, grid: &FastGrid) -> Result<i64> {
-        let (span, _) = self.string()?;
+        self.ws();
+        let b = self.buf;
+        let open = self.pos;
+        if b.get(open) != Some(&b'"') {
+            return malformed(open, "expected a string");
+        }
+        let start = open + 1;
+        let mut i = start;
+        let neg = b.get(i) == Some(&b'-');
+        if neg {
+            i += 1;
+        }
+        let mut v: u64 = 0;
+        let mut used = 0u32;
+        let mut digits = 0u32;
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            v = v * 10 + u64::from(d);
+            used += u32::from(v != 0);
+            digits += 1;
+            i += 1;
+            if used > 17 {
+                return self.units_str_exact(grid);
+            }
+        }
+        let mut frac = 0u32;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            while let Some(&c) = b.get(i) {
+                let d = c.wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                if frac < grid.scale {
+                    v = v * 10 + u64::from(d);
+                    used += u32::from(v != 0);
+                    frac += 1;
+                    if used > 17 {
+                        return self.units_str_exact(grid);
+                    }
+                } else if d != 0 {
+                    return Err(ScanError::OffGrid { pos: start });
+                }
+                digits += 1;
+                i += 1;
+            }
+        }
+        if b.get(i) != Some(&b'"') || digits == 0 {
+            return self.units_str_exact(grid);
+        }
+        let mut v = v as i64;
+        for _ in frac..grid.scale {
+            v = v
+                .checked_mul(10)
+                .ok_or(ScanError::Overflow { pos: start })?;
+        }
+        let units = if grid.step == 1 {
+            v
+        } else {
+            if v % grid.step != 0 {
+                return Err(ScanError::OffGrid { pos: start });
+            }
+            v / grid.step
+        };
+        self.pos = i + 1;
+        Ok(if neg { -units } else { units })
+    }
+
+    #[cold]
+    fn units_str_exact(&mut self, grid: &FastGrid) -> Result<i64> {
+        let (span, escaped) = self.string()?;
+        if escaped {
+            return malformed(span.start as usize, "escape inside a number");
+        }
         grid.units(span.of(self.buf), span.start as usize)
     }
 
@@ -500,6 +641,137 @@ impl FastGrid {
     }
 }
 
+const POW10: [u64; 19] = {
+    let mut t = [1u64; 19];
+    let mut k = 1;
+    while k < 19 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
+
+/// The 8 bytes at `i` as a little-endian word if they are all ASCII digits.
+#[inline(always)]
+fn eight_digits(b: &[u8], i: usize) -> Option<u64> {
+    let chunk: [u8; 8] = b.get(i..i + 8)?.try_into().ok()?;
+    let x = u64::from_le_bytes(chunk);
+    // A byte is a digit iff its high nibble is 3 and stays 3 after adding 6 (no digit
+    // carries into its neighbour, and a non-digit fails the first test by itself).
+    let high = x & 0xF0F0_F0F0_F0F0_F0F0;
+    let bumped = x.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0;
+    (high == 0x3030_3030_3030_3030 && bumped == 0x3030_3030_3030_3030).then_some(x)
+}
+
+/// Value of the first `n` (0..=8) digit bytes of the word `x` (first byte most
+/// significant), three multiplies instead of `n` dependent ones.
+#[inline(always)]
+fn swar_value(x: u64, n: usize) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    // Drop the bytes after the first n and right-align those n; the vacated low bytes
+    // read as leading zeros.
+    let d = (x << (8 * (8 - n))) & 0x0F0F_0F0F_0F0F_0F0F;
+    let d = (d * 10 + (d >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let d = (d * 100 + (d >> 16)) & 0x0000_FFFF_0000_FFFF;
+    (d * 10_000 + (d >> 32)) & 0xFFFF_FFFF
+}
+
+/// Optimistic read of a non-negative decimal on `grid` starting at `i` (just after the
+/// opening quote), up to the closing quote. Returns the units and the index of the
+/// closing quote, or None for anything unusual (sign, exponent, off-grid digits, too
+/// many digits, missing quote), in which case the caller re-reads it exactly.
+#[inline(always)]
+pub fn decimal_fast(b: &[u8], mut i: usize, grid: &FastGrid) -> Option<(i64, usize)> {
+    let scale = grid.scale as usize;
+    let int_start = i;
+    let mut v: u64 = 0;
+    while let Some(&c) = b.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + u64::from(d);
+        i += 1;
+    }
+    let int_digits = i - int_start;
+    if int_digits == 0 || int_digits + scale > 18 {
+        return None;
+    }
+    let mut frac = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        // Binance spot pads every decimal to 8 places: take those 8 digits in one word.
+        if scale <= 8 {
+            if let Some(x) = eight_digits(b, i) {
+                let zeros_mask = if scale == 8 {
+                    0
+                } else {
+                    u64::MAX << (8 * scale)
+                };
+                if (x ^ 0x3030_3030_3030_3030) & zeros_mask != 0 {
+                    return None;
+                }
+                v = v * POW10[scale] + swar_value(x, scale);
+                i += 8;
+                while b.get(i) == Some(&b'0') {
+                    i += 1;
+                }
+                frac = scale;
+            }
+        }
+        while frac < scale {
+            let d = b.get(i)?.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            v = v * 10 + u64::from(d);
+            i += 1;
+            frac += 1;
+        }
+        // Digits past the grid's scale must all be '0'.
+        while b.get(i) == Some(&b'0') {
+            i += 1;
+        }
+    }
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let v = (v * POW10[scale - frac]) as i64;
+    if grid.step == 1 {
+        Some((v, i))
+    } else if v % grid.step == 0 {
+        Some((v / grid.step, i))
+    } else {
+        None
+    }
+}
+
+/// Optimistic read of one compact `["price","size"...]` level at `i`. Returns price,
+/// size and the index after the closing bracket, or None to take the exact path.
+#[inline(always)]
+pub fn level_fast(
+    b: &[u8],
+    i: usize,
+    price: &FastGrid,
+    qty: &FastGrid,
+) -> Option<(i64, i64, usize)> {
+    // Byte compares, not slice compares: these are too short for a memcmp call.
+    if *b.get(i)? != b'[' || *b.get(i + 1)? != b'"' {
+        return None;
+    }
+    let (p, j) = decimal_fast(b, i + 2, price)?;
+    if *b.get(j + 1)? != b',' || *b.get(j + 2)? != b'"' {
+        return None;
+    }
+    let (q, k) = decimal_fast(b, j + 3, qty)?;
+    if *b.get(k + 1)? != b']' {
+        return None;
+    }
+    Some((p, q, k + 2))
+}
+
 /// Decodes a string's raw content (as returned by `Cursor::string`) into UTF-8 text.
 pub fn unescape(raw: &[u8]) -> Option<String> {
     let mut out = Vec::with_capacity(raw.len());
@@ -588,6 +860,47 @@ mod tests {
             g.units(b"99999999999999999999", 0),
             Err(ScanError::Overflow { .. })
         ));
+    }
+
+    #[test]
+    fn fast_decimal_agrees_with_exact_path() {
+        let mut rng = crate::testrng::Rng::new(9);
+        let alphabet = b"0123456789.0000-e";
+        for step in ["1", "0.01", "0.00001", "0.5", "0.00000001", "25"] {
+            let g = grid(step);
+            for _ in 0..20_000 {
+                let len = 1 + rng.below(14) as usize;
+                let mut text: Vec<u8> = (0..len)
+                    .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+                    .collect();
+                match rng.below(3) {
+                    0 => {
+                        text = format!("{}.{}", rng.below(100_000), rng.below(100_000_000))
+                            .into_bytes();
+                        text.truncate(1 + rng.below(text.len() as u64) as usize);
+                    }
+                    // Binance spot style: 8 decimals, sometimes more.
+                    1 => {
+                        let pad = 8 + rng.below(3) as usize;
+                        text = format!("{}.{:0pad$}", rng.below(100_000), rng.below(100_000_000))
+                            .into_bytes();
+                    }
+                    _ => {}
+                }
+                let mut frame = vec![b'"'];
+                frame.extend_from_slice(&text);
+                frame.extend_from_slice(b"\",\"pad-pad-pad\"");
+                if let Some((u, end)) = decimal_fast(&frame, 1, &g) {
+                    assert_eq!(end, 1 + text.len(), "{}", String::from_utf8_lossy(&text));
+                    assert_eq!(
+                        Ok(u),
+                        g.units(&text, 0),
+                        "{} on {step}",
+                        String::from_utf8_lossy(&text)
+                    );
+                }
+            }
+        }
     }
 
     #[test]

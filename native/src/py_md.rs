@@ -4,7 +4,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use crate::book::{Book, Status, VecLadder, Venue};
+use crate::book::{ArrayLadder, Book, Status, Venue};
 use crate::fixed::Grid as RawGrid;
 use crate::json::{unescape, FastGrid, ScanError};
 use crate::py::{fixed_err, DecodeError, OffGridError};
@@ -40,7 +40,7 @@ fn side_is_bid(side: i8) -> PyResult<bool> {
 /// following one venue's message format and sequence rules.
 #[pyclass(module = "ems._core")]
 pub struct OrderBook {
-    book: Book<VecLadder>,
+    book: Book<ArrayLadder>,
     price: RawGrid,
     venue: &'static str,
 }
