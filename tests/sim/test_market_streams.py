@@ -132,3 +132,11 @@ def test_futures_trade_stream_and_coinm_contract_quantities(sim: Sim):
         ("30001.0", "50", False),
     ]
     ws.close()
+
+
+def test_partial_depth_stream_sends_the_top_levels(sim: Sim):
+    ws = sim.spot.ws("/ws/btcusdt@depth5@100ms")
+    snapshot = ws.recv(5)
+    assert set(snapshot) == {"lastUpdateId", "bids", "asks"}
+    assert len(snapshot["bids"]) == 5 and snapshot["bids"][0] == ["29999.50000000", "0.50000000"]
+    ws.close()

@@ -243,3 +243,28 @@ def test_closed_listen_key_expires_its_stream(sim: Sim):
     event = ws.recv(5)
     assert event["e"] == "listenKeyExpired" and event["listenKey"] == listen_key
     ws.close()
+
+
+def test_usdm_ws_api_places_modifies_and_cancels(sim: Sim):
+    venue = sim.usdm
+    ws = venue.ws("/ws-fapi/v1")
+
+    def call(req_id: int, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        params = {**params, "apiKey": venue.key, "timestamp": int(time.time() * 1000)}
+        payload = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+        ws.send({"id": req_id, "method": method,
+                 "params": {**params, "signature": venue.sign(payload)}})  # fmt: skip
+        return dict(ws.wait(lambda m: m.get("id") == req_id))
+
+    limit = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTX"}
+    placed = call(1, "order.place", {**limit, "quantity": "0.010", "price": "29000.0"})
+    assert placed["status"] == 200 and placed["result"]["status"] == "NEW"
+    order_id = placed["result"]["orderId"]
+    crossing = call(2, "order.modify", {"symbol": "BTCUSDT", "side": "BUY", "orderId": order_id,
+                                        "quantity": "0.010", "price": "30005.0"})  # fmt: skip
+    assert crossing["status"] == 400 and crossing["error"]["code"] == -5022
+    status = call(3, "order.status", {"symbol": "BTCUSDT", "orderId": order_id})
+    assert (status["result"]["status"], status["result"]["price"]) == ("NEW", "29000.00")
+    cancelled = call(4, "order.cancel", {"symbol": "BTCUSDT", "orderId": order_id})
+    assert cancelled["result"]["status"] == "CANCELED"
+    ws.close()

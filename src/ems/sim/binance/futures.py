@@ -796,12 +796,11 @@ class FuturesVenue(BinanceVenue):
             self.touch_symbol(spec.symbol)
             self._report(order, "AMENDMENT", ts)
         else:
-            book.remove(order.order_id)
+            # Checked before the order leaves the book, so that a refused modify keeps
+            # the order where it was (crossing looks at the other side only).
             if order.tif == "GTX" and book.crosses(book_side, price):
-                book.add(
-                    RestingOrder(order.order_id, api_key, book_side, order.price, order.leaves)
-                )
                 raise BinanceError(-5022, GTX_REJECT)
+            book.remove(order.order_id)
             order.price = price
             order.orig_qty = qty
             order.update_time = ts
