@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from ems.sim.accounts import Position
 from ems.sim.binance.auth import now_ms
 from ems.sim.binance.errors import (
     FOK_REJECT,
@@ -55,16 +56,6 @@ MAX_BATCH_CANCELS = 10
 def f8(value: Decimal) -> str:
     """Eight decimals (balances, fees, average prices)."""
     return fmt(value, 8)
-
-
-@dataclass(slots=True)
-class Position:
-    """A one-way position of one symbol."""
-
-    amt: Decimal = ZERO
-    entry: Decimal = ZERO
-    realized: Decimal = ZERO
-    update_time: int = 0
 
 
 @dataclass(slots=True)
@@ -290,11 +281,7 @@ class FuturesVenue(BinanceVenue):
         return qty * price
 
     def _upnl(self, spec: SymbolSpec, pos: Position, mark: Decimal) -> Decimal:
-        if not pos.amt or not pos.entry:
-            return ZERO
-        if self.inverse:
-            return pos.amt * spec.contract_size * (1 / pos.entry - 1 / mark)
-        return pos.amt * (mark - pos.entry)
+        return pos.unrealized(mark, spec.contract_size if self.inverse else None)
 
     def _margin_in_use(self, api_key: str, asset: str) -> tuple[Decimal, Decimal, Decimal]:
         """``(unrealized PnL, position initial margin, open-order initial margin)``."""
@@ -317,36 +304,6 @@ class FuturesVenue(BinanceVenue):
     def _available(self, api_key: str, asset: str) -> Decimal:
         upnl, pos_im, order_im = self._margin_in_use(api_key, asset)
         return self.wallets[api_key].get(asset, ZERO) + upnl - pos_im - order_im
-
-    def _apply_position(
-        self, spec: SymbolSpec, pos: Position, signed: Decimal, price: Decimal
-    ) -> Decimal:
-        """Moves a position by a signed fill; returns the realized PnL."""
-        amt = pos.amt
-        if amt == ZERO or (amt > 0) == (signed > 0):
-            new = amt + signed
-            if self.inverse:
-                held = abs(amt) / pos.entry if amt else ZERO
-                pos.entry = abs(new) / (held + abs(signed) / price)
-            else:
-                pos.entry = (abs(amt) * pos.entry + abs(signed) * price) / abs(new)
-            pos.amt = new
-            return ZERO
-        closing = min(abs(amt), abs(signed))
-        direction = 1 if amt > 0 else -1
-        if self.inverse:
-            realized = closing * spec.contract_size * (1 / pos.entry - 1 / price) * direction
-        else:
-            realized = closing * (price - pos.entry) * direction
-        realized = realized.quantize(_EIGHT, ROUND_HALF_UP)
-        new = amt + signed
-        if new == ZERO:
-            pos.entry = ZERO
-        elif (new > 0) != (amt > 0):
-            pos.entry = price
-        pos.amt = new
-        pos.realized += realized
-        return realized
 
     # ------------------------------------------------------------- orders
     def _client_id(self) -> str:
@@ -515,7 +472,7 @@ class FuturesVenue(BinanceVenue):
         spec = self.specs[order.symbol]
         pos = self.positions[order.account][order.symbol]
         signed = qty if order.side == "BUY" else -qty
-        realized = self._apply_position(spec, pos, signed, price)
+        realized = pos.apply_fill(signed, price, spec.contract_size if self.inverse else None)
         pos.update_time = ts
         rate = FUTURES_MAKER_FEE if is_maker else FUTURES_TAKER_FEE
         notional = self._notional(spec, qty, price)

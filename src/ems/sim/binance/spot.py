@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from ems.sim.accounts import Balance
 from ems.sim.binance.auth import now_ms
 from ems.sim.binance.errors import (
     DUPLICATE_ORDER,
@@ -50,14 +51,6 @@ STRUCTURAL_CODES = frozenset({-1100, -1102, -1106, -1115, -1116, -1117, -1121, -
 def f8(value: Decimal) -> str:
     """Spot's 8-decimal rendering."""
     return fmt(value, 8)
-
-
-@dataclass(slots=True)
-class Balance:
-    """One asset of a spot account."""
-
-    free: Decimal
-    locked: Decimal = ZERO
 
 
 @dataclass(slots=True)
@@ -330,16 +323,12 @@ class SpotVenue(BinanceVenue):
                 raise rejected(INSUFFICIENT_BALANCE)
         elif side is Side.BUY:
             locked = it.price * (it.qty or ZERO)
-            if locked > quote.free:
+            if not quote.lock(locked):
                 raise rejected(INSUFFICIENT_BALANCE)
-            quote.free -= locked
-            quote.locked += locked
         else:
             locked = it.qty or ZERO
-            if locked > base.free:
+            if not base.lock(locked):
                 raise rejected(INSUFFICIENT_BALANCE)
-            base.free -= locked
-            base.locked += locked
         if locked:
             self.touch(api_key, spec.base if side is Side.SELL else spec.quote)
         ts = now_ms()
@@ -440,8 +429,7 @@ class SpotVenue(BinanceVenue):
         spec = self.specs[order.symbol]
         asset = spec.quote if order.side == "BUY" else spec.base
         bal = self.balances[order.account][asset]
-        bal.locked -= order.locked
-        bal.free += order.locked
+        bal.unlock(order.locked)
         order.locked = ZERO
         self.touch(order.account, asset)
 
