@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import orjson
+
 from ems.sim.accounts import Balance
 from ems.sim.binance.auth import now_ms
 from ems.sim.binance.errors import (
@@ -161,8 +163,6 @@ class SpotVenue(BinanceVenue):
         if p.has("symbol"):
             wanted = [self.spec(p.get("symbol")).symbol]
         elif p.has("symbols"):
-            import orjson
-
             try:
                 names = orjson.loads(p.req("symbols"))
             except orjson.JSONDecodeError:

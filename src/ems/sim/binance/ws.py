@@ -53,7 +53,7 @@ class Connection:
         self.ws = ws
         self.kind = kind
         self.accounts: set[str] = set()
-        self.market_streams: set[str] = set()
+        self.market_streams: dict[str, Callable[[str, bytes], None]] = {}
         self.listen_keys: set[str] = set()
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._writer = asyncio.create_task(self._write())
@@ -141,7 +141,7 @@ class WebSocketLayer:
         victims = []
         for conn in list(self.connections):
             is_user = bool(conn.accounts) and (api_key is None or api_key in conn.accounts)
-            is_market = conn.kind == "market" and bool(conn.market_streams) and not conn.accounts
+            is_market = conn.kind == "market" and not conn.accounts
             if kind == "all" or (kind == "user" and is_user) or (kind == "market" and is_market):
                 victims.append(conn)
         for conn in victims:
@@ -187,15 +187,13 @@ class WebSocketLayer:
                 conn.send(data)
 
         self.venue.market.subscribe(stream, sink)
-        conn.market_streams.add(stream)
+        conn.market_streams[stream] = sink
         conn.cleanups.append(lambda: self.venue.market.unsubscribe(stream, sink))
-        setattr(conn, f"_sink_{stream}", sink)
 
     def _unsubscribe_market(self, conn: Connection, stream: str) -> None:
-        sink = getattr(conn, f"_sink_{stream}", None)
+        sink = conn.market_streams.pop(stream, None)
         if sink is not None:
             self.venue.market.unsubscribe(stream, sink)
-            conn.market_streams.discard(stream)
 
     def _subscribe_listen_key(self, conn: Connection, listen_key: str, combined: bool) -> bool:
         api_key = self.venue.listen_keys.get(listen_key)
