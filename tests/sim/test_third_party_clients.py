@@ -187,3 +187,19 @@ def test_python_binance_sockets_user_data_and_trades(sim: Sim):
     assert (events[1]["x"], events[1]["X"], events[1]["L"]) == ("TRADE", "FILLED", "30000.50000000")
     assert events[3]["p"] == "30000.50000000" and events[3]["m"] is False
     assert events[5]["o"]["X"] == "FILLED"
+
+
+def test_ccxt_coinm_contracts_positions_and_balance(sim: Sim):
+    exchange = _ccxt(
+        sim, fetchMarkets={"types": ["inverse"]}, defaultType="swap", defaultSubType="inverse"
+    )
+    assert set(exchange.load_markets()) == {"BTC/USD:BTC", "ETH/USD:ETH"}
+    assert exchange.market("BTC/USD:BTC")["contractSize"] == 100
+    order = exchange.create_order("BTC/USD:BTC", "limit", "buy", 2, 29000)
+    assert [o["id"] for o in exchange.fetch_open_orders("BTC/USD:BTC")] == [order["id"]]
+    assert exchange.cancel_order(order["id"], "BTC/USD:BTC")["status"] == "canceled"
+    exchange.create_order("BTC/USD:BTC", "market", "sell", 3)
+    positions = exchange.fetch_positions(["BTC/USD:BTC"])
+    assert [(p["contracts"], p["side"]) for p in positions] == [(3.0, "short")]
+    # Initial margin of 3 x 100 USD at 30000 with leverage 20 is 0.0005 BTC.
+    assert exchange.fetch_balance()["BTC"]["used"] == 0.0005
