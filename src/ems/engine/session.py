@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -246,8 +246,9 @@ class OrderSession:
         self.orders[cl] = order
         self._by_venue_id[order.venue_client_id] = order
         self.metrics.order_sent(self.exchange, TransactionType.INSERT)
+        sent = self.venue.insert(order)
         self._emit(order)
-        self._spawn(self._run_insert(order))
+        self._spawn(self._run_insert(order, sent))
         return order
 
     def _working_order(self, req: SendOrder) -> Order:
@@ -303,8 +304,9 @@ class OrderSession:
         order.send_time = now_ns()
         order.message = None
         self.metrics.order_sent(self.exchange, tx)
+        sent = self.venue.cancel(order)
         self._emit(order)
-        self._spawn(self._run_cancel(order))
+        self._spawn(self._run_cancel(order, sent))
 
     def _pull(self, req: SendOrder) -> dict[str, object]:
         inst = self._instrument(req.symbol)
@@ -337,9 +339,9 @@ class OrderSession:
 
     # ----------------------------------------------------------------- venue calls
 
-    async def _run_insert(self, order: Order) -> None:
+    async def _run_insert(self, order: Order, sent: Awaitable[ExecutionReport | None]) -> None:
         try:
-            report = await self.venue.insert(order)
+            report = await sent
         except VenueRateLimited as exc:
             self._reject(order, f"rate limited by venue, retry after {exc.retry_after:g}s: {exc}")
             return
@@ -368,9 +370,9 @@ class OrderSession:
         if report is not None:
             self.on_report(report)
 
-    async def _run_cancel(self, order: Order) -> None:
+    async def _run_cancel(self, order: Order, sent: Awaitable[ExecutionReport | None]) -> None:
         try:
-            report = await self.venue.cancel(order)
+            report = await sent
         except VenueError as exc:
             if order.pending == Pending.CANCEL:
                 order.pending = Pending.NONE
@@ -475,9 +477,13 @@ class OrderSession:
             and report.venue_client_id == order.venue_client_id
             and report.status == OrderStatus.CANCELLED
         ):
-            # The cancel half of a cancel-replace: the order lives on as the new leg.
-            apply_report(order, report)
+            # The cancel half of a cancel-replace: the order lives on as the new leg,
+            # and the old leg's report counts only for the fills it carries.
             self._switch_leg(order)
+            fill = apply_report(order, report)
+            if fill is not None:
+                self._on_fill(order, fill)
+                self._emit(order, fill)
             return
         was_pending_new = order.pending == Pending.NEW
         fill = apply_report(order, report)

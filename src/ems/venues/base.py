@@ -9,7 +9,7 @@ out and as the venue's own decimal text coming back, so nothing is rounded twice
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -115,18 +115,20 @@ class VenueSession(abc.ABC):
         """Closes every connection."""
 
     @abc.abstractmethod
-    async def insert(self, order: Order) -> ExecutionReport | None:
-        """Sends a new order; returns the venue's reply as a report when it has one.
+    def insert(self, order: Order) -> Awaitable[ExecutionReport | None]:
+        """Sends a new order: the request is on the wire when this returns, if a
+        connection was free; the awaitable gives the venue's reply as a report.
 
-        Raises `VenueError` (refused), `VenueRateLimited` or `VenueUnknownOutcome`."""
+        The awaitable raises `VenueError` (refused), `VenueRateLimited` or
+        `VenueUnknownOutcome`."""
 
     @abc.abstractmethod
     async def amend(self, order: Order, price: int, qty: int) -> ExecutionReport | None:
         """Changes price and/or quantity of a working order (units of the grids)."""
 
     @abc.abstractmethod
-    async def cancel(self, order: Order) -> ExecutionReport | None:
-        """Cancels one order."""
+    def cancel(self, order: Order) -> Awaitable[ExecutionReport | None]:
+        """Cancels one order; written at once like `insert`."""
 
     @abc.abstractmethod
     async def cancel_all(self, symbol: str, orders: list[Order], whole_symbol: bool) -> int:

@@ -6,17 +6,18 @@ string is built once and both signed and sent as it is.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import orjson
 
 from ems._core import HmacSha256
 from ems.errors import VenueError, VenueRateLimited, VenueUnknownOutcome
+from ems.venues.http1 import Http1Pool, HttpError, Response
 
 log = logging.getLogger("ems.binance.rest")
 
@@ -36,15 +37,12 @@ def encode_query(params: Mapping[str, object]) -> str:
 
 
 class BinanceRest:
-    """One account's REST client: keep-alive connection pool, key, clock offset."""
+    """One account's REST client: keep-alive connections, key, clock offset."""
 
-    def __init__(
-        self, base_url: str, api_key: str, secret: str, http: aiohttp.ClientSession
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, pool: Http1Pool, api_key: str, secret: str) -> None:
+        self.pool = pool
         self._api_key = api_key
         self._signer = HmacSha256(secret.encode())
-        self._http = http
         self.clock_offset_ms = 0
         self.retry_after_until = 0.0
         """Monotonic time before which the venue asked us not to send (429/418)."""
@@ -67,6 +65,32 @@ class BinanceRest:
         local_ms = (before + after) / 2 * 1000
         self.clock_offset_ms = int(data["serverTime"] - local_ms)
 
+    def start(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, object] | None = None,
+        *,
+        signed: bool = True,
+        key_only: bool = False,
+    ) -> Awaitable[Any]:
+        """Writes the request now if a connection is idle; the result awaits the reply.
+
+        The awaitable raises `VenueError` for a definite refusal, `VenueRateLimited` when
+        the venue asks us to wait, `VenueUnknownOutcome` when we cannot know whether the
+        request was carried out.
+        """
+        wait = self.retry_after_until - time.monotonic()
+        if wait > 0:
+            return _raise(
+                VenueRateLimited(f"not sent: venue asked to wait {wait:.1f}s more", None, 429, wait)
+            )
+        query = self.sign(params or {}) if signed else encode_query(params or {})
+        target = f"{path}?{query}" if query else path
+        headers = {"X-MBX-APIKEY": self._api_key} if signed or key_only else {}
+        sent = self.pool.send_now(method, target, headers)
+        return self._reply(sent, method, path, target, headers)
+
     async def request(
         self,
         method: str,
@@ -76,31 +100,26 @@ class BinanceRest:
         signed: bool = True,
         key_only: bool = False,
     ) -> Any:
-        """Sends one request; returns its JSON.
+        """Sends one request and returns its JSON (errors as in `start`)."""
+        return await self.start(method, path, params, signed=signed, key_only=key_only)
 
-        Raises `VenueError` for a definite refusal, `VenueRateLimited` when the venue
-        asks us to wait, `VenueUnknownOutcome` when we cannot know whether it was done.
-        """
-        wait = self.retry_after_until - time.monotonic()
-        if wait > 0:
-            raise VenueRateLimited(
-                f"not sent: venue asked to wait {wait:.1f}s more", None, 429, wait
-            )
-        query = self.sign(params or {}) if signed else encode_query(params or {})
-        url = f"{self.base_url}{path}"
-        if query:
-            url = f"{url}?{query}"
-        headers = {"X-MBX-APIKEY": self._api_key} if signed or key_only else {}
+    async def _reply(
+        self,
+        sent: asyncio.Future[Response] | None,
+        method: str,
+        path: str,
+        target: str,
+        headers: dict[str, str],
+    ) -> Any:
         try:
-            async with self._http.request(method, url, headers=headers) as resp:
-                body = await resp.read()
-                status = resp.status
-                retry_after = resp.headers.get("Retry-After")
-        except TimeoutError as exc:
-            raise VenueUnknownOutcome(f"{method} {path}: timed out") from exc
-        except aiohttp.ClientError as exc:
+            if sent is None:
+                resp = await self.pool.request(method, target, headers)
+            else:
+                resp = await self.pool.wait(sent)
+        except HttpError as exc:
             # A request whose connection failed may or may not have reached the venue.
-            raise VenueUnknownOutcome(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise VenueUnknownOutcome(f"{method} {path}: {exc}") from exc
+        status, body = resp.status, resp.body
         if status < 300:
             return orjson.loads(body) if body else {}
         try:
@@ -112,7 +131,8 @@ class BinanceRest:
         code = err.get("code")
         msg = err.get("msg") or body[:200].decode(errors="replace")
         if status in (429, 418):
-            seconds = float(retry_after) if retry_after and retry_after.isdigit() else 1.0
+            retry_after = resp.headers.get("retry-after", "")
+            seconds = float(retry_after) if retry_after.isdigit() else 1.0
             self.retry_after_until = time.monotonic() + seconds
             log.warning(
                 "%s %s: HTTP %d rate limited; backing off %.1fs", method, path, status, seconds
@@ -121,3 +141,7 @@ class BinanceRest:
         if status >= 500 or status == 408:
             raise VenueUnknownOutcome(f"{method} {path}: HTTP {status} {code} {msg}")
         raise VenueError(f"{code} {msg}", code, status, err.get("data"))
+
+
+async def _raise(exc: Exception) -> Any:
+    raise exc

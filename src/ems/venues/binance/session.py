@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -18,11 +18,9 @@ from ems.venues.binance.products import Product
 from ems.venues.binance.rest import INVALID_TIMESTAMP, BinanceRest
 from ems.venues.binance.stream import UserStream
 from ems.venues.feed import Feed
-from ems.venues.net import http_session
+from ems.venues.http1 import Http1Pool
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from ems.engine.orders import Order
 
 log = logging.getLogger("ems.binance")
@@ -65,7 +63,7 @@ class BinanceSession(VenueSession):
         self._md_url = (md_url or ws_url).rstrip("/")
         self._listener = listener
         self._local_address = local_address
-        self._http: aiohttp.ClientSession | None = None
+        self._pool: Http1Pool | None = None
         self._rest: BinanceRest | None = None
         self._stream: UserStream | None = None
         self._listen_key = ""
@@ -80,9 +78,10 @@ class BinanceSession(VenueSession):
         return f"{self.product.api}/{name}"
 
     async def start(self) -> None:
-        self._http = http_session(self._local_address)
-        self._rest = BinanceRest(self._rest_url, self._api_key, self._secret, self._http)
+        self._pool = Http1Pool(self._rest_url, self._local_address)
+        self._rest = BinanceRest(self._pool, self._api_key, self._secret)
         try:
+            await self._pool.warm(2)
             await self._rest.sync_clock(self._path("time"))
             info = await self._rest.request("GET", self._path("exchangeInfo"), signed=False)
             self.instruments = codec.instruments(info)
@@ -115,9 +114,9 @@ class BinanceSession(VenueSession):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     def drop_stream(self) -> None:
         """Closes the user-data connection so that it reconnects (used by tests)."""
@@ -165,15 +164,26 @@ class BinanceSession(VenueSession):
         elif kind == "listenKeyExpired" and self._stream is not None:
             self._stream.drop()
 
-    async def _send(self, method: str, name: str, params: dict[str, object]) -> Any:
+    def _start(self, method: str, name: str, params: dict[str, object]) -> Awaitable[Any]:
+        """Writes the request now (when a connection is idle); the result awaits the reply."""
+        return self._retry_clock(
+            self.rest.start(method, self._path(name), params), method, name, params
+        )
+
+    async def _retry_clock(
+        self, first: Awaitable[Any], method: str, name: str, params: dict[str, object]
+    ) -> Any:
         try:
-            return await self.rest.request(method, self._path(name), params)
+            return await first
         except VenueError as exc:
             if exc.code != INVALID_TIMESTAMP:
                 raise
             # Refused for our clock, so nothing was done: resync and send once more.
             await self.rest.sync_clock(self._path("time"))
             return await self.rest.request(method, self._path(name), params)
+
+    async def _send(self, method: str, name: str, params: dict[str, object]) -> Any:
+        return await self._start(method, name, params)
 
     def _order_params(self, order: Order, qty: int, client_id: str) -> dict[str, object]:
         inst = order.instrument
@@ -199,11 +209,15 @@ class BinanceSession(VenueSession):
         params["newOrderRespType"] = "RESULT"
         return params
 
-    async def insert(self, order: Order) -> ExecutionReport | None:
-        data = await self._send(
+    def insert(self, order: Order) -> Awaitable[ExecutionReport | None]:
+        sent = self._start(
             "POST", "order", self._order_params(order, order.qty, order.venue_client_id)
         )
-        return codec.reply_report(data, order.venue_client_id)
+        return self._reply_report(sent, order.venue_client_id)
+
+    @staticmethod
+    async def _reply_report(sent: Awaitable[Any], venue_client_id: str) -> ExecutionReport:
+        return codec.reply_report(await sent, venue_client_id)
 
     async def amend(self, order: Order, price: int, qty: int) -> ExecutionReport | None:
         inst = order.instrument
@@ -258,11 +272,11 @@ class BinanceSession(VenueSession):
         self._listener.finish_replace(order, report)
         return None
 
-    async def cancel(self, order: Order) -> ExecutionReport | None:
-        data = await self._send(
+    def cancel(self, order: Order) -> Awaitable[ExecutionReport | None]:
+        sent = self._start(
             "DELETE", "order", {"symbol": order.symbol, "origClientOrderId": order.venue_client_id}
         )
-        return codec.reply_report(data, order.venue_client_id)
+        return self._reply_report(sent, order.venue_client_id)
 
     async def cancel_all(self, symbol: str, orders: list[Order], whole_symbol: bool) -> int:
         if whole_symbol:
