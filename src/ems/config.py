@@ -19,6 +19,10 @@ class Config:
     debug: bool = False
     host: str = "127.0.0.1"
     config: str | None = None
+    cpus: str | None = None
+    """CPU list the process is pinned to, e.g. "2" or "2,3" or "2-3"."""
+    spin: bool = False
+    """Busy-poll the event loop instead of sleeping in the kernel (burns a core)."""
 
     def __repr__(self) -> str:
         # The key is a secret: never print it.
@@ -68,6 +72,8 @@ _KINDS: dict[str, type] = {
     "debug": bool,
     "host": str,
     "config": str,
+    "cpus": str,
+    "spin": bool,
 }
 
 
@@ -80,6 +86,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_const", const=True, help="debug logging")
     p.add_argument("--host", help="address to bind (default 127.0.0.1)")
     p.add_argument("--config", help="TOML file with any of these settings")
+    p.add_argument("--cpus", help="pin the process to these CPUs, e.g. 2 or 2,3 or 2-3")
+    p.add_argument(
+        "--spin",
+        action="store_const",
+        const=True,
+        help="busy-poll the event loop (lowest latency; burns a whole core)",
+    )
     return p
 
 
@@ -111,4 +124,24 @@ def load(argv: list[str], environ: Mapping[str, str] | None = None) -> Config:
             setattr(cfg, name, _coerce(name, kind, file_values[name], str(config_path)))
     if not cfg.key:
         raise ConfigError("--key is required (or EMS_KEY, or key in the config file)")
+    if cfg.cpus is not None:
+        parse_cpus(cfg.cpus)
     return cfg
+
+
+def parse_cpus(text: str) -> set[int]:
+    """`2`, `2,3`, `2-5` or a mix, as a set of CPU numbers."""
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                cpus.update(range(int(lo), int(hi) + 1))
+            elif part:
+                cpus.add(int(part))
+    except ValueError:
+        raise ConfigError(f"--cpus must be a CPU list like 2 or 2,3 or 2-3, got {text!r}") from None
+    if not cpus:
+        raise ConfigError("--cpus names no CPU")
+    return cpus

@@ -53,3 +53,14 @@ def test_unknown_file_setting_is_refused(tmp_path):
 def test_repr_hides_the_key():
     cfg = load(["--key", "super-secret-key"], {})
     assert "super-secret-key" not in repr(cfg)
+
+
+def test_cpu_lists_parse_and_bad_ones_are_refused():
+    from ems.config import parse_cpus
+
+    assert parse_cpus("2") == {2}
+    assert parse_cpus("1,3-5") == {1, 3, 4, 5}
+    with pytest.raises(ConfigError, match="--cpus"):
+        load(["--key", "k", "--cpus", "two"], {})
+    assert load(["--key", "k", "--spin"], {}).spin is True
+    assert load(["--key", "k"], {"EMS_CPUS": "0-1"}).cpus == "0-1"

@@ -1,11 +1,9 @@
-"""Network plumbing shared by venue modules: interface binding and HTTP sessions."""
+"""Network plumbing shared by venue modules: binding to a named interface."""
 
 from __future__ import annotations
 
 import re
 import subprocess
-
-import aiohttp
 
 from ems.errors import ApiError
 
@@ -31,18 +29,3 @@ def interface_address(interface: str) -> str:
     if index >= len(addresses):
         raise ApiError(f"interface {interface!r} has no such IPv4 address", "interface")
     return str(addresses[index])
-
-
-def http_session(local_address: str | None, timeout_s: float = 10.0) -> aiohttp.ClientSession:
-    """A keep-alive HTTP client, bound to a local address when one is given."""
-    connector = aiohttp.TCPConnector(
-        limit=64,
-        ttl_dns_cache=300,
-        keepalive_timeout=75,
-        local_addr=(local_address, 0) if local_address else None,
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=timeout_s),
-        skip_auto_headers=("User-Agent",),
-    )
