@@ -18,17 +18,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import logging
 import signal
 import sys
 from typing import Any
 
 import orjson
-from aiohttp import web
 
-from ems.sim.binance.app import build_server
 from ems.sim.binance.auth import make_credentials
-from ems.sim.binance.specs import Product
+from ems.sim.registry import SimVenue, build_all
 
 log = logging.getLogger("ems.sim")
 
@@ -60,8 +59,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _tick(servers: list[Any], stop: asyncio.Event) -> None:
-    """Publishes diff-depth streams on their intervals."""
+async def _tick(venues: list[SimVenue], stop: asyncio.Event) -> None:
+    """Publishes interval streams (diff depth) on their schedule."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     tick = 0
@@ -70,48 +69,43 @@ async def _tick(servers: list[Any], stop: asyncio.Event) -> None:
         delay = start + tick / 1000 - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        for server in servers:
+        for venue in venues:
             try:
-                server.venue.flush_depth(tick)
+                venue.tick(tick)
             except Exception:
                 log.exception("depth flush failed")
 
 
-async def _drift(servers: list[Any], interval_ms: int, stop: asyncio.Event) -> None:
-    """Moves the market maker's mids every interval."""
+async def _drift(venues: list[SimVenue], interval_ms: int, stop: asyncio.Event) -> None:
+    """Moves the market makers' mids every interval."""
     while not stop.is_set():
         await asyncio.sleep(interval_ms / 1000)
-        for server in servers:
+        for venue in venues:
             try:
-                server.venue.drift()
+                venue.drift()
             except Exception:
                 log.exception("market maker drift failed")
 
 
 async def serve(args: argparse.Namespace) -> int:
-    """Starts the three servers, prints the first line and runs until signalled."""
+    """Starts every simulator, prints the first line and runs until signalled."""
     credentials = make_credentials(args.seed, ACCOUNT_COUNT)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runners: list[web.AppRunner] = []
-    servers = []
+    ports = itertools.count(args.port)
+
+    def port_for() -> int:
+        return next(ports) if args.port else 0
+
+    venues = build_all(credentials, args.seed, args.mm)
+    started: list[SimVenue] = []
     first_line: dict[str, Any] = {}
     try:
-        for i, product in enumerate(Product):
-            server = build_server(product, credentials, args.seed, args.mm)
-            runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
-            await runner.setup()
-            runners.append(runner)
-            site = web.TCPSite(runner, args.host, args.port + i if args.port else 0)
-            await site.start()
-            port = runner.addresses[0][1]
-            first_line[product.value] = {
-                "restUrl": f"http://{args.host}:{port}",
-                "wsUrl": f"ws://{args.host}:{port}",
-            }
-            servers.append(server)
+        for venue in venues:
+            first_line.update(await venue.start(args.host, port_for))
+            started.append(venue)
         first_line["apiKey"] = credentials[0].api_key
         first_line["secretKey"] = credentials[0].secret_key
         first_line["accounts"] = [
@@ -119,9 +113,9 @@ async def serve(args: argparse.Namespace) -> int:
         ]
         sys.stdout.write(orjson.dumps(first_line).decode() + "\n")
         sys.stdout.flush()
-        tasks = [asyncio.create_task(_tick(servers, stop))]
+        tasks = [asyncio.create_task(_tick(started, stop))]
         if args.mm_interval_ms > 0:
-            tasks.append(asyncio.create_task(_drift(servers, args.mm_interval_ms, stop)))
+            tasks.append(asyncio.create_task(_drift(started, args.mm_interval_ms, stop)))
         await stop.wait()
         for task in tasks:
             task.cancel()
@@ -129,10 +123,8 @@ async def serve(args: argparse.Namespace) -> int:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     finally:
-        for server in servers:
-            await server.shutdown()
-        for runner in runners:
-            await runner.cleanup()
+        for venue in started:
+            await venue.stop()
     return 0
 
 

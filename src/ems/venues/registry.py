@@ -1,7 +1,12 @@
-"""Which venue module serves which exchange value."""
+"""Which venue module serves which exchange value.
+
+Each venue family contributes one factory per exchange value it serves; adding a venue
+is one entry in `FACTORIES`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ems.errors import ApiError
@@ -23,18 +28,11 @@ class VenueParams:
     use_margin: bool
 
 
-SUPPORTED = tuple(BINANCE_PRODUCTS)
+Factory = Callable[[VenueParams, ReplaceListener], VenueSession]
 
 
-def create_venue(params: VenueParams, listener: ReplaceListener) -> VenueSession:
-    """A not-yet-started venue session for `params.exchange`."""
-    product = BINANCE_PRODUCTS.get(params.exchange)
-    if product is None:
-        raise ApiError(
-            f"exchange {params.exchange!r} is not supported by this build "
-            f"(supported: {', '.join(SUPPORTED)})",
-            "exchangeKey.exchange",
-        )
+def _binance(params: VenueParams, listener: ReplaceListener) -> VenueSession:
+    product = BINANCE_PRODUCTS[params.exchange]
     rest = params.rest_url or (product.testnet_rest_url if params.testnet else product.rest_url)
     ws = params.ws_url or (product.testnet_ws_url if params.testnet else product.ws_url)
     # An explicit wsUrl (colocation, simulator) serves market streams too.
@@ -42,3 +40,20 @@ def create_venue(params: VenueParams, listener: ReplaceListener) -> VenueSession
     return BinanceSession(
         product, params.api_key, params.secret, rest, ws, listener, params.local_address, md
     )
+
+
+FACTORIES: dict[str, Factory] = {
+    **dict.fromkeys(BINANCE_PRODUCTS, _binance),
+}
+
+
+def create_venue(params: VenueParams, listener: ReplaceListener) -> VenueSession:
+    """A not-yet-started venue session for `params.exchange`."""
+    factory = FACTORIES.get(params.exchange)
+    if factory is None:
+        raise ApiError(
+            f"exchange {params.exchange!r} is not supported by this build "
+            f"(supported: {', '.join(FACTORIES)})",
+            "exchangeKey.exchange",
+        )
+    return factory(params, listener)
