@@ -19,7 +19,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::crc32::crc32;
-use crate::json::{level_fast, Cursor, FastGrid, Result, ScanError, Span};
+use crate::json::{
+    int_fast, level_fast, literal, plain_string_end, Cursor, FastGrid, Result, ScanError, Span,
+};
 
 /// Outcome of applying a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +39,8 @@ pub enum Status {
 
 /// One side of a book. Keys grow toward the best level.
 pub trait Ladder: Default {
-    /// Sets the size at `key`; a size of 0 removes the level.
-    fn set(&mut self, key: i64, qty: i64);
+    /// Sets the size at `key` (0 removes the level); returns the previous size.
+    fn set(&mut self, key: i64, qty: i64) -> i64;
     fn get(&self, key: i64) -> i64;
     fn best(&self) -> Option<(i64, i64)>;
     fn len(&self) -> usize;
@@ -92,14 +94,14 @@ impl VecLadder {
 
 impl Ladder for VecLadder {
     #[inline]
-    fn set(&mut self, key: i64, qty: i64) {
+    fn set(&mut self, key: i64, qty: i64) -> i64 {
         let n = self.levels.len();
-        if let Some(&(k, _)) = self.levels.last() {
+        if let Some(&(k, q)) = self.levels.last() {
             if key > k {
                 if qty != 0 {
                     self.levels.push((key, qty));
                 }
-                return;
+                return 0;
             }
             if key == k {
                 if qty != 0 {
@@ -108,7 +110,7 @@ impl Ladder for VecLadder {
                     self.levels.pop();
                     self.trim();
                 }
-                return;
+                return q;
             }
         }
         let i = self.position(key);
@@ -124,8 +126,12 @@ impl Ladder for VecLadder {
             } else if old == 0 && qty != 0 {
                 self.tombstones -= 1;
             }
-        } else if qty != 0 {
-            self.levels.insert(i, (key, qty));
+            old
+        } else {
+            if qty != 0 {
+                self.levels.insert(i, (key, qty));
+            }
+            0
         }
     }
     #[inline]
@@ -160,12 +166,13 @@ pub struct TreeLadder {
 
 impl Ladder for TreeLadder {
     #[inline]
-    fn set(&mut self, key: i64, qty: i64) {
-        if qty == 0 {
-            self.levels.remove(&key);
+    fn set(&mut self, key: i64, qty: i64) -> i64 {
+        let old = if qty == 0 {
+            self.levels.remove(&key)
         } else {
-            self.levels.insert(key, qty);
-        }
+            self.levels.insert(key, qty)
+        };
+        old.unwrap_or(0)
     }
     fn get(&self, key: i64) -> i64 {
         self.levels.get(&key).copied().unwrap_or(0)
@@ -263,17 +270,18 @@ impl<const W: usize> ArrayLadder<W> {
 
 impl<const W: usize> Ladder for ArrayLadder<W> {
     #[inline]
-    fn set(&mut self, key: i64, qty: i64) {
+    fn set(&mut self, key: i64, qty: i64) -> i64 {
         let Some(i) = self.slot(key) else {
             if qty == 0 {
-                self.below.remove(&key);
+                return self.below.remove(&key).unwrap_or(0);
             } else if key >= self.base || self.live == 0 {
+                let old = self.below.get(&key).copied().unwrap_or(0);
                 self.recentre(key);
                 self.place(key, qty);
+                return old;
             } else {
-                self.below.insert(key, qty);
+                return self.below.insert(key, qty).unwrap_or(0);
             }
-            return;
         };
         let old = self.qty[i];
         self.qty[i] = qty;
@@ -294,6 +302,7 @@ impl<const W: usize> Ladder for ArrayLadder<W> {
                 self.best = j;
             }
         }
+        old
     }
     #[inline]
     fn get(&self, key: i64) -> i64 {
@@ -370,9 +379,6 @@ struct LevelUpdate {
     bid: bool,
     price: i64,
     qty: i64,
-    /// OKX only: the level's original price and size text (for the checksum).
-    px_text: Span,
-    sz_text: Span,
 }
 
 /// A Binance diff event kept until the snapshot arrives.
@@ -428,6 +434,8 @@ pub struct Book<L: Ladder = ArrayLadder> {
     pub exch_time: i64,
     buffer: Vec<Buffered>,
     scratch: Vec<LevelUpdate>,
+    /// OKX only: each scratch level's original price and size text (for the checksum).
+    texts: Vec<(Span, Span)>,
     okx_text: HashMap<i64, (Text, Text)>,
 }
 
@@ -444,6 +452,7 @@ impl<L: Ladder> Book<L> {
             exch_time: 0,
             buffer: Vec::new(),
             scratch: Vec::with_capacity(64),
+            texts: Vec::new(),
             okx_text: HashMap::new(),
         }
     }
@@ -554,13 +563,7 @@ impl<L: Ladder> Book<L> {
                 for ev in &buffer {
                     self.scratch.clear();
                     for &(bid, price, qty) in &ev.levels {
-                        self.scratch.push(LevelUpdate {
-                            bid,
-                            price,
-                            qty,
-                            px_text: Span::default(),
-                            sz_text: Span::default(),
-                        });
+                        self.scratch.push(LevelUpdate { bid, price, qty });
                     }
                     let s = self.binance_sequenced(ev.first, ev.last, ev.prev, &[]);
                     if s == Status::Resync {
@@ -578,26 +581,12 @@ impl<L: Ladder> Book<L> {
     }
 
     /// Applies the levels in `scratch` if the Binance sequence rules allow it.
-    fn binance_sequenced(&mut self, first: i64, last: i64, prev: i64, buf: &[u8]) -> Status {
+    /// What the Binance rules say about an event, before anything changes: Buffered
+    /// (no snapshot yet), Stale, Resync (gap) or Applied (apply it).
+    fn binance_verdict(&self, first: i64, last: i64, prev: i64) -> Status {
         let l = self.last_id;
         let ok = match (self.venue, self.sync) {
-            (_, Sync::Waiting) => {
-                if self.buffer.len() == MAX_BUFFERED {
-                    self.buffer.remove(0);
-                }
-                let levels = self
-                    .scratch
-                    .iter()
-                    .map(|u| (u.bid, u.price, u.qty))
-                    .collect();
-                self.buffer.push(Buffered {
-                    first,
-                    last,
-                    prev,
-                    levels,
-                });
-                return Status::Buffered;
-            }
+            (_, Sync::Waiting) => return Status::Buffered,
             (Venue::BinanceFutures, Sync::First) => {
                 if last < l {
                     return Status::Stale;
@@ -619,14 +608,42 @@ impl<L: Ladder> Book<L> {
                 first <= l + 1
             }
         };
-        if !ok {
-            self.sync = Sync::Waiting;
-            return Status::Resync;
+        if ok {
+            Status::Applied
+        } else {
+            Status::Resync
         }
-        self.apply_scratch(buf);
-        self.last_id = last;
-        self.sync = Sync::Live;
-        Status::Applied
+    }
+
+    /// Applies the levels in `scratch` if the Binance sequence rules allow it.
+    fn binance_sequenced(&mut self, first: i64, last: i64, prev: i64, buf: &[u8]) -> Status {
+        let verdict = self.binance_verdict(first, last, prev);
+        match verdict {
+            Status::Buffered => {
+                if self.buffer.len() == MAX_BUFFERED {
+                    self.buffer.remove(0);
+                }
+                let levels = self
+                    .scratch
+                    .iter()
+                    .map(|u| (u.bid, u.price, u.qty))
+                    .collect();
+                self.buffer.push(Buffered {
+                    first,
+                    last,
+                    prev,
+                    levels,
+                });
+            }
+            Status::Resync => self.sync = Sync::Waiting,
+            Status::Applied => {
+                self.apply_scratch(buf);
+                self.last_id = last;
+                self.sync = Sync::Live;
+            }
+            Status::Stale => {}
+        }
+        verdict
     }
 
     fn apply_scratch(&mut self, buf: &[u8]) {
@@ -644,8 +661,9 @@ impl<L: Ladder> Book<L> {
                     self.okx_text.remove(&key);
                 } else {
                     // Lengths were checked when the message was scanned.
-                    let px = Text::new(u.px_text.of(buf), 0).unwrap_or_default();
-                    let sz = Text::new(u.sz_text.of(buf), 0).unwrap_or_default();
+                    let (px, sz) = self.texts[k];
+                    let px = Text::new(px.of(buf), 0).unwrap_or_default();
+                    let sz = Text::new(sz.of(buf), 0).unwrap_or_default();
                     self.okx_text.insert(key, (px, sz));
                 }
             }
@@ -679,13 +697,7 @@ impl<L: Ladder> Book<L> {
             };
             if let Some((price, qty, next)) = fast {
                 cur.pos = next;
-                self.scratch.push(LevelUpdate {
-                    bid,
-                    price,
-                    qty,
-                    px_text: Span::default(),
-                    sz_text: Span::default(),
-                });
+                self.scratch.push(LevelUpdate { bid, price, qty });
             } else {
                 self.level_exact(cur, bid, keep_text)?;
             }
@@ -728,18 +740,117 @@ impl<L: Ladder> Book<L> {
             c.skip()?;
         }
         c.expect(b']', "expected ']'")?;
-        self.scratch.push(LevelUpdate {
-            bid,
-            price,
-            qty,
-            px_text: px,
-            sz_text: sz,
-        });
+        self.scratch.push(LevelUpdate { bid, price, qty });
+        if keep_text {
+            self.texts.push((px, sz));
+        }
         Ok(())
     }
 
     /// A Binance `depthUpdate` (raw or wrapped in a combined-stream envelope).
+    /// Reads a compact `[[..],..]` level array at `i`; None if anything differs from
+    /// the compact form. With `direct`, each level goes straight into the book and
+    /// scratch keeps the previous size (an undo log); otherwise scratch gets the update.
+    #[inline]
+    fn levels_in_order(&mut self, b: &[u8], i: usize, bid: bool, direct: bool) -> Option<usize> {
+        let mut i = literal(b, i, b"[")?;
+        if b.get(i) == Some(&b']') {
+            return Some(i + 1);
+        }
+        loop {
+            let (price, qty, next) = level_fast(b, i, &self.price_grid, &self.qty_grid)?;
+            let qty = if direct {
+                if bid {
+                    self.bids.set(price, qty)
+                } else {
+                    self.asks.set(-price, qty)
+                }
+            } else {
+                qty
+            };
+            self.scratch.push(LevelUpdate { bid, price, qty });
+            match b.get(next) {
+                Some(b',') => i = next + 1,
+                Some(b']') => return Some(next + 1),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Puts back the sizes recorded by a direct `levels_in_order` that was abandoned.
+    #[cold]
+    fn undo_scratch(&mut self) {
+        while let Some(u) = self.scratch.pop() {
+            if u.bid {
+                self.bids.set(u.price, u.qty);
+            } else {
+                self.asks.set(-u.price, u.qty);
+            }
+        }
+    }
+
+    /// A depthUpdate in its documented field order (spot: e E s U u b a; futures:
+    /// e E T s U u pu b a), read with no per-key dispatch. The sequence numbers come
+    /// before the levels, so when the event is to be applied the levels go straight
+    /// into the book (undone if the fast read gives up). Returns (U, u, pu, E, applied).
+    fn binance_depth_in_order(&mut self, b: &[u8]) -> Option<(i64, i64, i64, i64, bool)> {
+        let i = literal(b, 0, b"{\"e\":\"depthUpdate\",\"E\":")?;
+        let (time, mut i) = int_fast(b, i)?;
+        if let Some(j) = literal(b, i, b",\"T\":") {
+            i = int_fast(b, j)?.1;
+        }
+        let i = literal(b, i, b",\"s\":\"")?;
+        let i = plain_string_end(b, i)?;
+        let i = literal(b, i, b"\",\"U\":")?;
+        let (first, i) = int_fast(b, i)?;
+        let i = literal(b, i, b",\"u\":")?;
+        let (last, mut i) = int_fast(b, i)?;
+        let mut prev = i64::MIN;
+        if let Some(j) = literal(b, i, b",\"pu\":") {
+            let (pu, j) = int_fast(b, j)?;
+            prev = pu;
+            i = j;
+        }
+        let missing_pu = self.venue == Venue::BinanceFutures && prev == i64::MIN;
+        let direct = !missing_pu && self.binance_verdict(first, last, prev) == Status::Applied;
+        let read = (|| {
+            let i = literal(b, i, b",\"b\":")?;
+            let i = self.levels_in_order(b, i, true, direct)?;
+            let i = literal(b, i, b",\"a\":")?;
+            let i = self.levels_in_order(b, i, false, direct)?;
+            (literal(b, i, b"}")? == b.len()).then_some(())
+        })();
+        if read.is_none() {
+            if direct {
+                self.undo_scratch();
+            }
+            return None;
+        }
+        Some((first, last, prev, time, direct))
+    }
+
     fn apply_binance(&mut self, buf: &[u8]) -> Result<Status> {
+        self.scratch.clear();
+        if let Some((first, last, prev, time, applied)) = self.binance_depth_in_order(buf) {
+            if applied {
+                self.last_id = last;
+                self.sync = Sync::Live;
+                self.exch_time = time;
+                return Ok(Status::Applied);
+            }
+            if self.venue == Venue::BinanceFutures && prev == i64::MIN && self.sync != Sync::Waiting
+            {
+                return Err(ScanError::Missing {
+                    pos: buf.len(),
+                    field: "pu",
+                });
+            }
+            let status = self.binance_sequenced(first, last, prev, buf);
+            if status == Status::Applied {
+                self.exch_time = time;
+            }
+            return Ok(status);
+        }
         self.scratch.clear();
         let mut cur = Cursor::new(buf);
         let (mut first, mut last, mut prev) = (None, None, i64::MIN);
@@ -855,6 +966,7 @@ impl<L: Ladder> Book<L> {
     /// An OKX `books`/`books-l2-tbt`/`books50-l2-tbt` push.
     fn apply_okx(&mut self, buf: &[u8]) -> Result<Status> {
         self.scratch.clear();
+        self.texts.clear();
         let mut cur = Cursor::new(buf);
         let mut snapshot = None;
         let (mut seq, mut prev, mut checksum, mut ts) = (None, None, 0i64, 0i64);
@@ -1137,6 +1249,34 @@ mod tests {
         let snap = br#"{"lastUpdateId":205,"bids":[["1","1"]],"asks":[]}"#;
         assert_eq!(b.load_binance_snapshot(snap), Ok(Status::Applied));
         assert_eq!(b.last_id, 210);
+    }
+
+    #[test]
+    fn abandoned_fast_read_is_undone() {
+        for venue in [Venue::BinanceSpot, Venue::BinanceFutures] {
+            let mut b = book(venue);
+            b.load_snapshot(&[(1000, 5), (999, 6)], &[(1001, 7)], 5);
+            let pu = if venue == Venue::BinanceFutures {
+                ",\"pu\":5"
+            } else {
+                ""
+            };
+            // Documented order and compact levels until the last ask, which is off grid.
+            let msg = format!(
+                "{{\"e\":\"depthUpdate\",\"E\":1,\"s\":\"X\",\"U\":6,\"u\":6{pu},\"b\":[[\"10.00\",\"0\"],[\"10.00\",\"2\"],[\"9.98\",\"1\"]],\"a\":[[\"10.01\",\"0\"],[\"10.015\",\"1\"]]}}"
+            );
+            assert!(matches!(
+                b.apply_message(msg.as_bytes()),
+                Err(ScanError::OffGrid { .. })
+            ));
+            assert_eq!(b.depth(true, 10), vec![(1000, 5), (999, 6)]);
+            assert_eq!(b.depth(false, 10), vec![(1001, 7)]);
+            assert_eq!(b.last_id, 5);
+            let good = msg.replace("10.015", "10.02");
+            assert_eq!(b.apply_message(good.as_bytes()), Ok(Status::Applied));
+            assert_eq!(b.depth(true, 10), vec![(1000, 2000), (999, 6), (998, 1000)]);
+            assert_eq!(b.depth(false, 10), vec![(1002, 1000)]);
+        }
     }
 
     #[test]

@@ -268,6 +268,11 @@ impl<'a> Cursor<'a> {
         }
         let first = i;
         let mut v: u64 = 0;
+        // Millisecond times and ids have 8 digits or more: take 8 in one word.
+        if let Some(x) = eight_digits(b, i) {
+            v = swar_value(x, 8);
+            i += 8;
+        }
         while let Some(&c) = b.get(i) {
             let d = c.wrapping_sub(b'0');
             if d > 9 {
@@ -383,15 +388,35 @@ impl<'a> Cursor<'a> {
         if self.eat(b'}') {
             return Ok(());
         }
+        let buf = self.buf;
         loop {
-            let (key, _) = self.string()?;
-            self.expect(b':', "expected ':'")?;
-            let buf = self.buf;
-            each(self, key.of(buf))?;
-            if self.eat(b',') {
-                continue;
+            // Binance keys are mostly one character: `"k":` read with four byte tests.
+            let i = self.pos;
+            let key = if buf.get(i) == Some(&b'"')
+                && buf.get(i + 2) == Some(&b'"')
+                && buf.get(i + 3) == Some(&b':')
+                && buf.get(i + 1).is_some_and(|&c| c != b'\\' && c >= 0x20)
+            {
+                self.pos = i + 4;
+                &buf[i + 1..i + 2]
+            } else {
+                let (key, _) = self.string()?;
+                self.expect(b':', "expected ':'")?;
+                key.of(buf)
+            };
+            each(self, key)?;
+            match buf.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => {
+                    if !self.eat(b',') {
+                        return self.expect(b'}', "expected ',' or '}'");
+                    }
+                }
             }
-            return self.expect(b'}', "expected ',' or '}'");
         }
     }
 
@@ -431,6 +456,12 @@ impl<'a> Cursor<'a> {
         self.ws();
         let b = self.buf;
         let open = self.pos;
+        if b.get(open) == Some(&b'"') {
+            if let Some((units, close)) = decimal_fast(b, open + 1, grid) {
+                self.pos = close + 1;
+                return Ok(units);
+            }
+        }
         if b.get(open) != Some(&b'"') {
             return malformed(open, "expected a string");
         }
@@ -746,6 +777,59 @@ pub fn decimal_fast(b: &[u8], mut i: usize, grid: &FastGrid) -> Option<(i64, usi
     } else {
         None
     }
+}
+
+/// Index after the literal `lit` if it is at `i`.
+#[inline(always)]
+pub fn literal<const N: usize>(b: &[u8], i: usize, lit: &[u8; N]) -> Option<usize> {
+    let chunk: &[u8; N] = b.get(i..i + N)?.try_into().ok()?;
+    (chunk == lit).then_some(i + N)
+}
+
+/// Optimistic read of a non-negative JSON integer at `i`: (value, index after it).
+#[inline(always)]
+pub fn int_fast(b: &[u8], mut i: usize) -> Option<(i64, usize)> {
+    let first = i;
+    let mut v: u64 = 0;
+    if let Some(x) = eight_digits(b, i) {
+        v = swar_value(x, 8);
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + u64::from(d);
+        i += 1;
+    }
+    let n = i - first;
+    if n == 0 || n > 18 || (n > 1 && b[first] == b'0') {
+        return None;
+    }
+    Some((v as i64, i))
+}
+
+/// Optimistic read of `true` or `false` at `i`.
+#[inline(always)]
+pub fn bool_fast(b: &[u8], i: usize) -> Option<(bool, usize)> {
+    if let Some(j) = literal(b, i, b"true") {
+        Some((true, j))
+    } else {
+        literal(b, i, b"false").map(|j| (false, j))
+    }
+}
+
+/// Index of the closing quote of a plain string whose content starts at `i`.
+#[inline(always)]
+pub fn plain_string_end(b: &[u8], mut i: usize) -> Option<usize> {
+    while let Some(&c) = b.get(i) {
+        if STRING_SPECIAL[c as usize] {
+            return (c == b'"').then_some(i);
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Optimistic read of one compact `["price","size"...]` level at `i`. Returns price,
