@@ -7,9 +7,9 @@ from typing import Any
 from aiohttp import web
 
 from ems.api import parse
-from ems.engine.session import OrderSession, SendOrder
-from ems.engine.triggers import Direction, TriggerManagers
+from ems.engine.triggers import Direction, TriggerManagers, TriggerOrder
 from ems.errors import ApiError
+from ems.model import TransactionType
 
 TRIGGERS: web.AppKey[TriggerManagers] = web.AppKey("triggers", TriggerManagers)
 
@@ -48,10 +48,10 @@ async def stop_trigger_manager(request: web.Request) -> web.Response:
 
 def _orders(
     managers: TriggerManagers, exchange: str, trigger_id: str, raw: object
-) -> list[tuple[OrderSession, SendOrder]]:
+) -> list[TriggerOrder]:
     if not isinstance(raw, list) or not raw:
         raise ApiError("orders must be a non-empty array of sendorder objects", "orders")
-    out: list[tuple[OrderSession, SendOrder]] = []
+    out: list[TriggerOrder] = []
     seen: set[tuple[str, str]] = set()
     for i, item in enumerate(raw):
         where = f"orders[{i}]"
@@ -65,7 +65,12 @@ def _orders(
                     f"session {req.session_id} trades {session.exchange}, not {exchange}",
                     "sessionId",
                 )
-            session.check(req)
+            req.trigger_id = trigger_id
+            if req.transaction_type == TransactionType.INSERT:
+                item = TriggerOrder(session, req, session.prepare(req))
+            else:
+                session.check(req)
+                item = TriggerOrder(session, req)
         except ApiError as exc:
             field = f"{where}.{exc.field}" if exc.field else where
             raise ApiError(exc.message, field, exc.status) from None
@@ -76,8 +81,7 @@ def _orders(
                     f"clOrderId {req.cl_order_id!r} appears twice", f"{where}.clOrderId", 409
                 )
             seen.add(key)
-        req.trigger_id = trigger_id
-        out.append((session, req))
+        out.append(item)
     return out
 
 

@@ -56,6 +56,18 @@ class SendOrder:
     trigger_id: str | None = None
 
 
+InsertFields = tuple[str, Instrument, Side, OrderType, TimeInForce, int, int]
+"""A validated insert: clOrderId, instrument, side, type, tif, price and qty units."""
+
+
+@dataclass(slots=True)
+class Prepared:
+    """An insert validated ahead of time (held by a trigger until it fires)."""
+
+    request: SendOrder
+    fields: InsertFields
+
+
 class OrderSession:
     """Orders, positions and subscribers of one named session."""
 
@@ -186,9 +198,7 @@ class OrderSession:
         elif not req.cl_order_id:
             raise ApiError("clOrderId is required", "clOrderId")
 
-    def _validate_insert(
-        self, req: SendOrder
-    ) -> tuple[str, Instrument, Side, OrderType, TimeInForce, int, int]:
+    def _validate_insert(self, req: SendOrder) -> InsertFields:
         cl = req.cl_order_id
         if not cl:
             raise ApiError("clOrderId is required", "clOrderId")
@@ -223,8 +233,24 @@ class OrderSession:
             self._check_notional(inst, price, qty)
         return cl, inst, req.side, order_type, tif, price, qty
 
+    def prepare(self, req: SendOrder) -> Prepared:
+        """Validates an insert now so that sending it later costs no validation."""
+        return Prepared(req, self._validate_insert(req))
+
+    def send_prepared(self, prepared: Prepared) -> None:
+        """Sends a prepared insert (a trigger's order); refused if its id got used since."""
+        if self.closed:
+            raise ApiError("session is stopped", "sessionId", 409)
+        cl = prepared.request.cl_order_id
+        if cl in self.orders:
+            raise ApiError(f"clOrderId {cl!r} is already used in this session", "clOrderId", 409)
+        self._place(prepared.request, prepared.fields)
+
     def _insert(self, req: SendOrder) -> Order:
-        cl, inst, side, order_type, tif, price, qty = self._validate_insert(req)
+        return self._place(req, self._validate_insert(req))
+
+    def _place(self, req: SendOrder, fields: InsertFields) -> Order:
+        cl, inst, side, order_type, tif, price, qty = fields
         now = now_ns()
         order = Order(
             session_id=self.session_id,
@@ -245,8 +271,9 @@ class OrderSession:
         order.leg_cum[order.venue_client_id] = 0
         self.orders[cl] = order
         self._by_venue_id[order.venue_client_id] = order
-        self.metrics.order_sent(self.exchange, TransactionType.INSERT)
         sent = self.venue.insert(order)
+        # Everything below runs after the order is on the wire.
+        self.metrics.order_sent(self.exchange, TransactionType.INSERT)
         self._emit(order)
         self._spawn(self._run_insert(order, sent))
         return order

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ems._core import BUY, DOWN, UP, OffGridError, Trade, TriggerIndex
 from ems.engine.engine import Engine
-from ems.engine.session import OrderSession, SendOrder
+from ems.engine.session import OrderSession, Prepared, SendOrder
 from ems.errors import ApiError
 from ems.model import now_ns
 from ems.venues.base import Instrument
@@ -34,12 +34,21 @@ class Direction(enum.StrEnum):
 
 
 @dataclass(slots=True)
+class TriggerOrder:
+    """One order of a trigger; inserts are validated when the trigger is set."""
+
+    session: OrderSession
+    request: SendOrder
+    prepared: Prepared | None = None
+
+
+@dataclass(slots=True)
 class Trigger:
     trigger_id: str
     number: int
     price: int
     direction: Direction
-    orders: list[tuple[OrderSession, SendOrder]]
+    orders: list[TriggerOrder]
 
 
 class TriggerManager:
@@ -71,7 +80,7 @@ class TriggerManager:
         trigger_id: str,
         price: float,
         direction: Direction,
-        orders: list[tuple[OrderSession, SendOrder]],
+        orders: list[TriggerOrder],
     ) -> Trigger:
         if trigger_id in self.triggers:
             raise ApiError(f"trigger {trigger_id!r} already exists", "id", 409)
@@ -123,11 +132,20 @@ class TriggerManager:
                 trade.price,
                 "buy" if trade.aggressor_side == BUY else "sell",
             )
-            for session, req in trigger.orders:
+            for item in trigger.orders:
                 try:
-                    session.send(req)
+                    if item.prepared is not None:
+                        item.session.send_prepared(item.prepared)
+                    else:
+                        item.session.send(item.request)
                 except ApiError as exc:
-                    session.publish_rejection(req, exc)
+                    item.session.publish_rejection(item.request, exc)
+            log.debug(
+                "trigger %s fired at %d (%s)",
+                trigger.trigger_id,
+                trade.price,
+                "buy" if trade.aggressor_side == BUY else "sell",
+            )
 
 
 class TriggerManagers:

@@ -55,6 +55,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=0,
         help="drift the market maker's mid every N ms (default 0: no drift)",
     )
+    parser.add_argument(
+        "--spin",
+        action="store_true",
+        help="busy-poll the event loop (benchmarks: no wake-up latency; burns a core)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="stderr log level")
     return parser.parse_args(argv)
 
@@ -92,6 +97,12 @@ async def serve(args: argparse.Namespace) -> int:
     credentials = make_credentials(args.seed, ACCOUNT_COUNT)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    if args.spin:
+
+        def again() -> None:
+            loop.call_soon(again)
+
+        loop.call_soon(again)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     ports = itertools.count(args.port)

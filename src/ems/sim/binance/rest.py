@@ -14,6 +14,10 @@ Admin API (not signed, JSON in and out, on every product's REST port):
 ``GET /sim/account?apiKey=K``
     Spot: the ``/api/v3/account`` object.  Futures: ``{"account": <account v2/v1>,
     "balances": <balance list>, "positions": <positionRisk list>}``.
+``POST /sim/trade`` with ``"probe": true`` (and optionally ``"probeTimeoutS"``)
+    also measures tick-to-trade: the answer gains ``"probe": {"latencyNs": N}``, the
+    time from writing this trade's public frame to reading the next order request
+    (``null`` if none came in time). See :mod:`ems.sim.probe`.
 ``POST /sim/book`` ``{"symbol": "BTCUSDT", "mid": 31000}`` or ``{"symbol": .., "clear": true}``
     Recenters (and resumes) or pulls and stops the market maker of a symbol; an empty
     body apart from ``symbol`` resumes quoting at the current mid.
@@ -69,6 +73,7 @@ from ems.sim.binance.specs import Product
 from ems.sim.binance.venue import BinanceVenue, Params
 from ems.sim.faults import FaultPlan, parse_fault
 from ems.sim.matching import Side
+from ems.sim.probe import PROBE
 
 log = logging.getLogger("ems.sim.binance")
 
@@ -296,7 +301,17 @@ class BinanceServer:
             qty = Decimal(str(body["qty"]))
             if price <= 0 or qty <= 0:
                 raise ValueError("price and qty must be positive")
-            return json_response(self.venue.admin_trade(str(body["symbol"]), price, qty, side))
+            if not body.get("probe"):
+                return json_response(self.venue.admin_trade(str(body["symbol"]), price, qty, side))
+            waiter = PROBE.arm()
+            result = self.venue.admin_trade(str(body["symbol"]), price, qty, side)
+            try:
+                latency = await asyncio.wait_for(waiter, float(body.get("probeTimeoutS", 2.0)))
+                result["probe"] = {"latencyNs": latency}
+            except TimeoutError:
+                PROBE.disarm()
+                result["probe"] = None
+            return json_response(result)
         except BinanceError as exc:
             return self._bad(exc.msg)
         except (KeyError, ValueError, InvalidOperation, orjson.JSONDecodeError) as exc:

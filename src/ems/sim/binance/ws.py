@@ -39,6 +39,7 @@ from ems.sim.binance.rest import BinanceServer
 from ems.sim.binance.specs import Product
 from ems.sim.binance.spot import SpotVenue
 from ems.sim.binance.venue import Params
+from ems.sim.probe import PROBE
 
 log = logging.getLogger("ems.sim.binance.ws")
 
@@ -65,6 +66,7 @@ class Connection:
             if data is None or self.ws.closed:
                 return
             try:
+                PROBE.before_write(data)
                 await self.ws.send_frame(data, WSMsgType.TEXT)
             except (ConnectionError, RuntimeError):
                 return

@@ -25,14 +25,23 @@ RECV_WINDOW_MS = 5000
 INVALID_TIMESTAMP = -1021
 
 
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+
+
 def encode_query(params: Mapping[str, object]) -> str:
-    """`k=v&...` in the given order, values percent-encoded as a form would be."""
+    """`k=v&...` in the given order, values percent-encoded as a form would be.
+
+    Order parameters are almost always plain (symbols, decimals, our client ids), so
+    those skip the quoting routine, which costs microseconds on the order path.
+    """
     parts = []
     for key, value in params.items():
         if value is None:
             continue
         text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        parts.append(f"{key}={quote(text, safe='-_.~')}")
+        if not _SAFE.issuperset(text):
+            text = quote(text, safe="-_.~")
+        parts.append(f"{key}={text}")
     return "&".join(parts)
 
 

@@ -1,0 +1,1 @@
+"""The OKX v5 simulator: REST, public/private/business WebSocket and the admin API."""

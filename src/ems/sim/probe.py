@@ -1,0 +1,50 @@
+"""Tick-to-trade as the venue sees it: from writing a trade to reading the order it caused.
+
+`POST /sim/trade` with `"probe": true` arms the probe; the next public trade frame the
+simulator writes stamps the start, and the next order request it reads stamps the end.
+Both stamps come from one clock in one process, so the difference is the whole round
+trip through the client under test: its socket reads, its decision and its order write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+TRADE_MARK = b'"e":"trade"'
+
+
+class LatencyProbe:
+    """One measurement at a time (the benchmark drives them one after another)."""
+
+    def __init__(self) -> None:
+        self._watching_write = False
+        self._written_at = 0
+        self._waiter: asyncio.Future[int] | None = None
+
+    def arm(self) -> asyncio.Future[int]:
+        """Starts a measurement; the future gives nanoseconds from write to read."""
+        self._watching_write = True
+        self._written_at = 0
+        self._waiter = asyncio.get_running_loop().create_future()
+        return self._waiter
+
+    def disarm(self) -> None:
+        self._watching_write = False
+        self._waiter = None
+
+    def before_write(self, frame: bytes) -> None:
+        """Called just before a market-data frame goes to a socket."""
+        if self._watching_write and TRADE_MARK in frame[:32]:
+            self._written_at = time.perf_counter_ns()
+            self._watching_write = False
+
+    def order_read(self) -> None:
+        """Called when an order-entry request has been read."""
+        waiter = self._waiter
+        if waiter is not None and self._written_at and not waiter.done():
+            waiter.set_result(time.perf_counter_ns() - self._written_at)
+            self._waiter = None
+
+
+PROBE = LatencyProbe()
