@@ -233,7 +233,7 @@ pub fn decode(buf: &[u8], fields: &mut Vec<FieldRef>) -> Result<usize, FixError>
     while i < trailer {
         let tag_start = i;
         let mut tag: u32 = 0;
-        while let Some(&c) = buf.get(i) {
+        while let Some(&c) = buf[..trailer].get(i) {
             if c == b'=' {
                 break;
             }
@@ -245,6 +245,9 @@ pub fn decode(buf: &[u8], fields: &mut Vec<FieldRef>) -> Result<usize, FixError>
         }
         if i == tag_start || tag == 0 {
             return err(tag_start, "empty or zero tag");
+        }
+        if i == trailer {
+            return err(tag_start, "tag runs into the trailer");
         }
         i += 1;
         let start = i;

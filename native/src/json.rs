@@ -278,7 +278,7 @@ impl<'a> Cursor<'a> {
             if d > 9 {
                 break;
             }
-            v = v * 10 + u64::from(d);
+            v = v.wrapping_mul(10).wrapping_add(u64::from(d));
             i += 1;
             if i - first > 18 {
                 // Too many digits for the fast path: check exactly.
@@ -479,7 +479,7 @@ impl<'a> Cursor<'a> {
             if d > 9 {
                 break;
             }
-            v = v * 10 + u64::from(d);
+            v = v.wrapping_mul(10).wrapping_add(u64::from(d));
             used += u32::from(v != 0);
             digits += 1;
             i += 1;
@@ -496,7 +496,7 @@ impl<'a> Cursor<'a> {
                     break;
                 }
                 if frac < grid.scale {
-                    v = v * 10 + u64::from(d);
+                    v = v.wrapping_mul(10).wrapping_add(u64::from(d));
                     used += u32::from(v != 0);
                     frac += 1;
                     if used > 17 {
@@ -723,7 +723,7 @@ pub fn decimal_fast(b: &[u8], mut i: usize, grid: &FastGrid) -> Option<(i64, usi
         if d > 9 {
             break;
         }
-        v = v * 10 + u64::from(d);
+        v = v.wrapping_mul(10).wrapping_add(u64::from(d));
         i += 1;
     }
     let int_digits = i - int_start;
@@ -757,7 +757,7 @@ pub fn decimal_fast(b: &[u8], mut i: usize, grid: &FastGrid) -> Option<(i64, usi
             if d > 9 {
                 break;
             }
-            v = v * 10 + u64::from(d);
+            v = v.wrapping_mul(10).wrapping_add(u64::from(d));
             i += 1;
             frac += 1;
         }
@@ -800,7 +800,7 @@ pub fn int_fast(b: &[u8], mut i: usize) -> Option<(i64, usize)> {
         if d > 9 {
             break;
         }
-        v = v * 10 + u64::from(d);
+        v = v.wrapping_mul(10).wrapping_add(u64::from(d));
         i += 1;
     }
     let n = i - first;

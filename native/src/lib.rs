@@ -9,6 +9,7 @@ pub mod cancel;
 pub mod crc32;
 pub mod fix;
 pub mod fixed;
+pub mod fuzzing;
 pub mod json;
 pub mod sign;
 #[cfg(test)]

@@ -28,6 +28,17 @@ pub fn fast_grid(step: &str) -> PyResult<FastGrid> {
     FastGrid::from_grid(&raw).ok_or_else(|| PyValueError::new_err("grid step out of range"))
 }
 
+/// Prices are negated for the ask side, so i64::MIN is refused; sizes are never negative.
+fn check_level(price: i64, qty: i64) -> PyResult<()> {
+    if price == i64::MIN {
+        return Err(PyValueError::new_err("price out of range"));
+    }
+    if qty < 0 {
+        return Err(PyValueError::new_err("size must not be negative"));
+    }
+    Ok(())
+}
+
 fn side_is_bid(side: i8) -> PyResult<bool> {
     match side {
         1 => Ok(true),
@@ -86,13 +97,22 @@ impl OrderBook {
     }
 
     /// Loads a snapshot given in units; `last_id` is the venue's sequence number.
-    fn load_levels(&mut self, bids: Vec<(i64, i64)>, asks: Vec<(i64, i64)>, last_id: i64) -> u8 {
-        self.book.load_snapshot(&bids, &asks, last_id) as u8
+    fn load_levels(
+        &mut self,
+        bids: Vec<(i64, i64)>,
+        asks: Vec<(i64, i64)>,
+        last_id: i64,
+    ) -> PyResult<u8> {
+        for &(p, q) in bids.iter().chain(&asks) {
+            check_level(p, q)?;
+        }
+        Ok(self.book.load_snapshot(&bids, &asks, last_id) as u8)
     }
 
     /// Sets one level (size 0 removes it), outside any sequence check.
     fn update(&mut self, side: i8, price: i64, qty: i64) -> PyResult<()> {
         let bid = side_is_bid(side)?;
+        check_level(price, qty)?;
         self.book.set_level(bid, price, qty);
         Ok(())
     }

@@ -116,3 +116,34 @@ def test_unknown_venue_is_refused() -> None:
         OrderBook("kraken", "0.01", "0.001")
     with pytest.raises(DecodeError):
         OrderBook("okx", "0.01", "0.001").apply(b'{"data":[]}')
+
+
+def test_levels_given_in_units_are_validated() -> None:
+    book = OrderBook("binance_spot", "0.01", "0.001")
+    with pytest.raises(ValueError):
+        book.update(BID, 100, -1)
+    with pytest.raises(ValueError):
+        book.update(ASK, -(2**63), 1)
+    with pytest.raises(ValueError):
+        book.load_levels([(100, -5)], [], 1)
+    with pytest.raises(OverflowError):
+        book.update(BID, 2**63, 1)
+
+
+def test_rest_snapshot_is_for_binance_books_only() -> None:
+    with pytest.raises(DecodeError):
+        OrderBook("okx", "0.1", "1").load_snapshot(b'{"lastUpdateId":1,"bids":[],"asks":[]}')
+
+
+def test_whole_depth_message_in_documented_order_and_futures_layout() -> None:
+    book = OrderBook("binance_futures", "0.1", "0.001")
+    book.load_levels([(1000, 1000)], [(1001, 1000)], 10)
+    frame = (
+        b'{"e":"depthUpdate","E":1700000000000,"T":1700000000000,"s":"BTCUSDT","U":9,"u":12,'
+        b'"pu":10,"b":[["100.00","2.000"],["99.90","0.000"]],"a":[["100.10","0.000"],'
+        b'["100.20","3.500"]]}'
+    )
+    assert book.apply(frame) == APPLIED
+    assert book.best_bid() == (1000, 2000)
+    assert book.best_ask() == (1002, 3500)
+    assert book.exch_time == 1700000000000
