@@ -7,7 +7,8 @@ The first line on stdout is one JSON object, flushed at once::
      "apiKey": "...", "secretKey": "...",
      "accounts": [{"apiKey": "...", "secretKey": "..."}, ...]}
 
-``accounts`` holds the funded test accounts (the first one is repeated at top level);
+``accounts`` holds the funded test accounts (the first one is repeated at top level;
+OKX keys also carry a ``passphrase``);
 their keys depend only on ``--seed``.  Every product has one aiohttp server carrying REST,
 WebSocket and the ``/sim/*`` admin API (see :mod:`ems.sim.binance.rest`).  Logs go to
 stderr; SIGTERM and SIGINT stop the process cleanly.
@@ -27,6 +28,7 @@ from typing import Any
 import orjson
 
 from ems.sim.binance.auth import make_credentials
+from ems.sim.okx.auth import passphrase_for
 from ems.sim.registry import SimVenue, build_all
 
 log = logging.getLogger("ems.sim")
@@ -119,8 +121,11 @@ async def serve(args: argparse.Namespace) -> int:
             started.append(venue)
         first_line["apiKey"] = credentials[0].api_key
         first_line["secretKey"] = credentials[0].secret_key
+        # OKX keys also have a passphrase; other venues ignore the extra field.
+        first_line["passphrase"] = passphrase_for(credentials[0])
         first_line["accounts"] = [
-            {"apiKey": c.api_key, "secretKey": c.secret_key} for c in credentials
+            {"apiKey": c.api_key, "secretKey": c.secret_key, "passphrase": passphrase_for(c)}
+            for c in credentials
         ]
         sys.stdout.write(orjson.dumps(first_line).decode() + "\n")
         sys.stdout.flush()

@@ -18,6 +18,7 @@ from ems.sim.binance.app import build_server
 from ems.sim.binance.auth import Credential
 from ems.sim.binance.rest import BinanceServer
 from ems.sim.binance.specs import Product
+from ems.sim.okx.app import OkxSims
 from ems.sim.probe import PROBE
 
 PortFor = Callable[[], int]
@@ -111,4 +112,5 @@ def build_all(credentials: list[Credential], seed: int, market_maker: bool) -> l
     """Every simulator family, in the order their ports are assigned."""
     return [
         BinanceSims(credentials, seed, market_maker),
+        OkxSims(credentials, seed, market_maker),
     ]
