@@ -63,6 +63,14 @@ class Metrics:
             registry=self.registry,
             buckets=LATENCY_BUCKETS,
         )
+        self.tick_to_order = Histogram(
+            "trigger_tick_to_order_seconds",
+            "From reading a trade frame to having written every order it fired",
+            ["exchange"],
+            namespace=ns,
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS[:12],
+        )
         self.sessions = Gauge(
             "open_sessions",
             "Order sessions running",

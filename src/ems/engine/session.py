@@ -62,10 +62,11 @@ InsertFields = tuple[str, Instrument, Side, OrderType, TimeInForce, int, int]
 
 @dataclass(slots=True)
 class Prepared:
-    """An insert validated ahead of time (held by a trigger until it fires)."""
+    """An insert validated and encoded ahead of time (held by a trigger until it fires)."""
 
+    order: Order
+    send: Callable[[], Awaitable[ExecutionReport | None]]
     request: SendOrder
-    fields: InsertFields
 
 
 class OrderSession:
@@ -234,24 +235,35 @@ class OrderSession:
         return cl, inst, req.side, order_type, tif, price, qty
 
     def prepare(self, req: SendOrder) -> Prepared:
-        """Validates an insert now so that sending it later costs no validation."""
-        return Prepared(req, self._validate_insert(req))
+        """Validates and encodes an insert now so that sending it later is only a write."""
+        order = self._new_order(req, self._validate_insert(req))
+        return Prepared(order, self.venue.prepare_insert(order), req)
 
     def send_prepared(self, prepared: Prepared) -> None:
         """Sends a prepared insert (a trigger's order); refused if its id got used since."""
         if self.closed:
             raise ApiError("session is stopped", "sessionId", 409)
-        cl = prepared.request.cl_order_id
-        if cl in self.orders:
-            raise ApiError(f"clOrderId {cl!r} is already used in this session", "clOrderId", 409)
-        self._place(prepared.request, prepared.fields)
+        order = prepared.order
+        if order.cl_order_id in self.orders:
+            raise ApiError(
+                f"clOrderId {order.cl_order_id!r} is already used in this session",
+                "clOrderId",
+                409,
+            )
+        order.local_time = order.send_time = now_ns()
+        sent = prepared.send()
+        # Replies cannot arrive before this callback returns, so registering the order
+        # after the write is safe, and keeps the bookkeeping off the tick-to-trade path.
+        self._register(order, sent)
 
     def _insert(self, req: SendOrder) -> Order:
-        return self._place(req, self._validate_insert(req))
+        order = self._new_order(req, self._validate_insert(req))
+        order.local_time = order.send_time = now_ns()
+        self._register(order, self.venue.insert(order))
+        return order
 
-    def _place(self, req: SendOrder, fields: InsertFields) -> Order:
+    def _new_order(self, req: SendOrder, fields: InsertFields) -> Order:
         cl, inst, side, order_type, tif, price, qty = fields
-        now = now_ns()
         order = Order(
             session_id=self.session_id,
             exchange=self.exchange,
@@ -264,19 +276,18 @@ class OrderSession:
             price=price,
             qty=qty,
             instrument=inst,
-            local_time=now,
-            send_time=now,
             trigger_id=req.trigger_id,
         )
         order.leg_cum[order.venue_client_id] = 0
-        self.orders[cl] = order
+        return order
+
+    def _register(self, order: Order, sent: Awaitable[ExecutionReport | None]) -> None:
+        """Books an order that has just been sent; everything here follows the write."""
+        self.orders[order.cl_order_id] = order
         self._by_venue_id[order.venue_client_id] = order
-        sent = self.venue.insert(order)
-        # Everything below runs after the order is on the wire.
         self.metrics.order_sent(self.exchange, TransactionType.INSERT)
         self._emit(order)
         self._spawn(self._run_insert(order, sent))
-        return order
 
     def _working_order(self, req: SendOrder) -> Order:
         cl = req.cl_order_id

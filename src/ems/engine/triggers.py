@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
+import time
 from dataclasses import dataclass
 
 from ems._core import BUY, DOWN, UP, OffGridError, Trade, TriggerIndex
@@ -67,6 +68,7 @@ class TriggerManager:
         self.feed: Feed = session.venue.trade_feed(instrument.symbol, self.on_trade)
         self.last_trade_ns = 0
         self.fired = 0
+        self._tick_to_order = engine.metrics.tick_to_order.labels(self.exchange)
 
     async def start(self) -> None:
         await self.feed.start()
@@ -140,6 +142,7 @@ class TriggerManager:
                         item.session.send(item.request)
                 except ApiError as exc:
                     item.session.publish_rejection(item.request, exc)
+            self._tick_to_order.observe((time.perf_counter_ns() - self.feed.frame_ns) / 1e9)
             log.debug(
                 "trigger %s fired at %d (%s)",
                 trigger.trigger_id,

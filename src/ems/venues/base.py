@@ -126,6 +126,13 @@ class VenueSession(abc.ABC):
     async def amend(self, order: Order, price: int, qty: int) -> ExecutionReport | None:
         """Changes price and/or quantity of a working order (units of the grids)."""
 
+    def prepare_insert(self, order: Order) -> Callable[[], Awaitable[ExecutionReport | None]]:
+        """An insert built ahead of time; calling the result sends it like `insert`.
+
+        Venues override this to do all encoding up front, leaving only what must be
+        fresh (timestamps, signatures) for the moment a trigger fires."""
+        return lambda: self.insert(order)
+
     @abc.abstractmethod
     def cancel(self, order: Order) -> Awaitable[ExecutionReport | None]:
         """Cancels one order; written at once like `insert`."""

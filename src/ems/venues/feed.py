@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
@@ -19,11 +20,13 @@ BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
 class _Listener(WSListener):
-    def __init__(self, on_frame: Callable[[bytes], None]) -> None:
+    def __init__(self, feed: Feed, on_frame: Callable[[bytes], None]) -> None:
+        self._feed = feed
         self._on_frame = on_frame
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.TEXT:
+            self._feed.frame_ns = time.perf_counter_ns()
             try:
                 self._on_frame(frame.get_payload_as_bytes())
             except Exception:
@@ -50,6 +53,8 @@ class Feed:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.connects = 0
+        self.frame_ns = 0
+        """perf_counter_ns() when the frame being handled arrived (for latency metrics)."""
 
     async def start(self, timeout: float = 10.0) -> None:
         """Connects once (raising if that fails), then keeps reconnecting in the background."""
@@ -58,7 +63,7 @@ class Feed:
 
     async def _connect(self) -> None:
         self._transport, _ = await ws_connect(
-            lambda: _Listener(self._on_frame),
+            lambda: _Listener(self, self._on_frame),
             self.url,
             enable_auto_ping=True,
             auto_ping_idle_timeout=30,

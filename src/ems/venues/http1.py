@@ -235,6 +235,26 @@ class Http1Pool:
                 return conn.send(self._request_bytes(method, target, headers))
         return None
 
+    def send_raw(self, data: bytes) -> asyncio.Future[Response] | None:
+        """Writes a complete pre-built request at once; None if no connection is idle."""
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed:
+                return conn.send(data)
+        return None
+
+    def request_head(self, method: str, path: str) -> str:
+        """`METHOD /base/path` for callers that assemble requests themselves."""
+        return f"{method} {self.base_path}{path}"
+
+    def request_tail(self, method: str, headers: dict[str, str]) -> str:
+        """Everything after the request target, for callers that assemble requests."""
+        lines = [f" HTTP/1.1\r\nHost: {self.host_header}"]
+        lines.extend(f"{k}: {v}" for k, v in headers.items())
+        if method in ("POST", "PUT", "DELETE"):
+            lines.append("Content-Length: 0")
+        return "\r\n".join(lines) + "\r\n\r\n"
+
     async def request(self, method: str, target: str, headers: dict[str, str]) -> Response:
         """Sends one request (at once if a connection is idle) and awaits its reply."""
         future = self.send_now(method, target, headers)

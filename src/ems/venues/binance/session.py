@@ -215,6 +215,16 @@ class BinanceSession(VenueSession):
         )
         return self._reply_report(sent, order.venue_client_id)
 
+    def prepare_insert(self, order: Order) -> Callable[[], Awaitable[ExecutionReport | None]]:
+        params = self._order_params(order, order.qty, order.venue_client_id)
+        fire = self.rest.prepare("POST", self._path("order"), params)
+        vid = order.venue_client_id
+
+        def send() -> Awaitable[ExecutionReport | None]:
+            return self._reply_report(self._retry_clock(fire(), "POST", "order", params), vid)
+
+        return send
+
     @staticmethod
     async def _reply_report(sent: Awaitable[Any], venue_client_id: str) -> ExecutionReport:
         return codec.reply_report(await sent, venue_client_id)
