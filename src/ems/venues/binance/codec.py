@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ems._core import Grid
+from ems._core import Grid, OrderUpdate
 from ems.model import Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from ems.venues.base import ExecutionReport, Instrument
 
@@ -167,4 +167,34 @@ def order_trade_update(ev: dict[str, Any]) -> ExecutionReport:
         liquidity=(Liquidity.ADD if o.get("m") else Liquidity.REMOVE) if trade else None,
         exch_time=int(o.get("T") or ev.get("T") or ev.get("E") or 0) * MS,
         amended=exec_type == "AMENDMENT",
+    )
+
+
+def update_report(u: OrderUpdate) -> ExecutionReport:
+    """A report from the core's scan of an `executionReport` or `ORDER_TRADE_UPDATE`.
+
+    Same mapping as `execution_report` / `order_trade_update`, without building a dict of
+    the whole event: only the fields read become Python strings.
+    """
+    exec_type = u.exec_type
+    trade = exec_type in ("TRADE", "CALCULATED")
+    original = u.orig_client_order_id
+    client_id = original if exec_type == "CANCELED" and original else u.client_order_id
+    reason = u.reject_reason
+    trade_id = u.trade_id if trade else ""
+    return ExecutionReport(
+        venue_client_id=client_id,
+        exch_order_id=u.order_id,
+        symbol=u.symbol,
+        status=STATUS.get(u.status, OrderStatus.NEW),
+        cum_qty=u.cum_qty,
+        price=u.price or None,
+        qty=u.qty or None,
+        last_qty=u.last_qty if trade else None,
+        last_price=u.last_price if trade else None,
+        trade_id=trade_id if trade_id not in ("", "-1", "0") else None,
+        liquidity=(Liquidity.ADD if u.is_maker else Liquidity.REMOVE) if trade else None,
+        exch_time=(u.trade_time or u.exch_time) * MS,
+        message=reason if reason and reason != "NONE" else None,
+        amended=exec_type in ("REPLACED", "AMENDMENT"),
     )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from ems._core import Trade, TradeScanner
+from ems._core import Trade, TradeScanner, binance_order_update
 from ems.errors import VenueError
 from ems.model import OrderType, Side
 from ems.venues.base import ExecutionReport, VenueListener, VenueSession
@@ -97,6 +97,7 @@ class BinanceSession(VenueSession):
                     self._listener.on_stream_state,
                     api_key=self._api_key,
                     secret=self._secret,
+                    fast=self._on_order_frame,
                 )
             else:
                 self._stream = UserStream(
@@ -104,6 +105,7 @@ class BinanceSession(VenueSession):
                     self._on_event,
                     self._listener.on_stream_state,
                     keepalive=self._keep_listen_key,
+                    fast=self._on_order_frame,
                 )
             await self._stream.start()
         except BaseException:
@@ -148,6 +150,19 @@ class BinanceSession(VenueSession):
 
     async def _keep_listen_key(self) -> None:
         await self.rest.request("PUT", self._path("listenKey"), signed=False, key_only=True)
+
+    def _on_order_frame(self, frame: bytes) -> bool:
+        """Order updates are scanned by the core straight from the frame's bytes."""
+        head = frame[:64]
+        if b"executionReport" not in head and b"ORDER_TRADE_UPDATE" not in head:
+            return False
+        try:
+            update = binance_order_update(frame)
+        except ValueError as exc:
+            log.error("undecodable order update (%s): %r", exc, frame[:200])
+            return True
+        self._listener.on_report(codec.update_report(update))
+        return True
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("e")

@@ -28,11 +28,16 @@ LISTEN_KEY_KEEPALIVE_S = 30 * 60
 
 
 class _Frames(WSListener):
-    def __init__(self, on_message: Callable[[Any], None]) -> None:
+    def __init__(
+        self, on_message: Callable[[Any], None], fast: Callable[[bytes], bool] | None
+    ) -> None:
         self._on_message = on_message
+        self._fast = fast
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.TEXT:
+            if self._fast is not None and self._fast(frame.get_payload_as_bytes()):
+                return
             try:
                 message = orjson.loads(frame.get_payload_as_memoryview())
             except orjson.JSONDecodeError:
@@ -54,6 +59,7 @@ class UserStream:
         api_key: str | None = None,
         secret: str | None = None,
         keepalive: Callable[[], Awaitable[None]] | None = None,
+        fast: Callable[[bytes], bool] | None = None,
     ) -> None:
         self._url_for_connection = url_for_connection
         self._on_event = on_event
@@ -61,6 +67,8 @@ class UserStream:
         self._api_key = api_key
         self._signer = HmacSha256(secret.encode()) if secret else None
         self._keepalive = keepalive
+        self._fast = fast
+        """Handles the hot frames (order updates) from raw bytes; True if it did."""
         self._transport: WSTransport | None = None
         self._subscribed: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -121,7 +129,7 @@ class UserStream:
     async def _connect_once(self) -> None:
         url = await self._url_for_connection()
         self._transport, _ = await ws_connect(
-            lambda: _Frames(self._on_message),
+            lambda: _Frames(self._on_message, self._fast),
             url,
             enable_auto_ping=True,
             auto_ping_idle_timeout=30,
