@@ -109,7 +109,7 @@ def measure(case: Case, smoke: bool) -> None:
     if smoke:
         rounds, block = 1, 3
     else:
-        rounds, block = 40, 30
+        rounds, block = 100, 50
     for _ in range(rounds):
         for r in runners:
             r.run(block)

@@ -1695,7 +1695,7 @@ mod timing {
         );
         let okx = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/fuzz/corpus/okx_orders/order_filled.json"
+            "/fuzz/corpus/json/okx_order.json"
         ));
         if let Ok(okx) = okx {
             let mut out = Vec::new();

@@ -2,7 +2,17 @@
 //!
 //! Every function here takes bytes or numbers and returns bytes, strings or numbers; no
 //! Rust panic is allowed to reach Python, and malformed input raises `ValueError`
-//! (or a subclass) that names what was wrong and where.
+//! (or a subclass) that names what was wrong and where; decode errors carry the byte
+//! position as an `offset` attribute.
+//!
+//! Namespace: flat. Everything is imported from `ems._core` (`from ems._core import
+//! OrderBook, TriggerIndex, FixSession`). Submodules would need entries in
+//! `sys.modules` for `import ems._core.book` to work, and they would give a second
+//! spelling for every name; the Rust modules below keep the kernels apart instead.
+//!
+//! Kernels: `book` (L2 book with venue sequence rules), `venues` + `json` (frame
+//! scanners), `trigger` (trigger index), `fix` (FIX 4.4 codec), `cancel` (batch-cancel
+//! builder), `sign` (HMAC), `fixed` (decimal grids); `fuzzing` holds the fuzz entry points.
 
 pub mod book;
 pub mod cancel;

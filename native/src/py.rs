@@ -24,7 +24,14 @@ create_exception!(
 pub fn fixed_err(err: FixedError) -> PyErr {
     match err {
         FixedError::OffGrid => OffGridError::new_err(err.to_string()),
-        FixedError::Malformed { .. } => DecodeError::new_err(err.to_string()),
+        FixedError::Malformed { pos } => {
+            let e = DecodeError::new_err(err.to_string());
+            // Every DecodeError names the offending byte, as the scanners' do.
+            Python::attach(|py| {
+                let _ = e.value(py).setattr("offset", pos);
+            });
+            e
+        }
         _ => PyValueError::new_err(err.to_string()),
     }
 }

@@ -1,4 +1,10 @@
-"""Typed stubs for the compiled core (native/)."""
+"""Typed stubs for the compiled core (native/).
+
+The namespace is flat: import everything from `ems._core`. Prices are integer ticks and
+sizes integer steps of the instrument's grid. Sides: BID/BUY = 1, ASK/SELL = -1.
+Malformed bytes raise DecodeError (a ValueError) with an `offset` attribute; values off
+the grid raise OffGridError.
+"""
 
 from collections.abc import Iterable
 
@@ -6,7 +12,9 @@ class OffGridError(ValueError):
     """A value that is not a whole number of grid steps."""
 
 class DecodeError(ValueError):
-    """Bytes that could not be decoded."""
+    """Bytes that could not be decoded; `offset` is the offending byte's position."""
+
+    offset: int
 
 class Grid:
     """A venue price tick or quantity step; values are integer counts of the step."""

@@ -120,3 +120,11 @@ def test_order_update_refuses_other_events() -> None:
         binance_order_update(BINANCE_TRADE)
     with pytest.raises(DecodeError):
         okx_order_updates(b'{"arg":{},"data":[{"instId":"X"}]}')
+
+
+def test_grid_decode_errors_carry_the_offset() -> None:
+    from ems._core import Grid
+
+    with pytest.raises(DecodeError) as info:
+        Grid("0.01").units("12x4")
+    assert info.value.offset == 2
