@@ -20,7 +20,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::crc32::crc32;
 use crate::json::{
-    int_fast, level_fast, literal, plain_string_end, Cursor, FastGrid, Result, ScanError, Span,
+    binance_payload, int_fast, level_fast, literal, plain_string_end, Cursor, FastGrid, Result,
+    ScanError, Span,
 };
 
 /// Outcome of applying a message.
@@ -831,7 +832,9 @@ impl<L: Ladder> Book<L> {
 
     fn apply_binance(&mut self, buf: &[u8]) -> Result<Status> {
         self.scratch.clear();
-        if let Some((first, last, prev, time, applied)) = self.binance_depth_in_order(buf) {
+        if let Some((first, last, prev, time, applied)) =
+            self.binance_depth_in_order(binance_payload(buf))
+        {
             if applied {
                 self.last_id = last;
                 self.sync = Sync::Live;

@@ -832,6 +832,19 @@ pub fn plain_string_end(b: &[u8], mut i: usize) -> Option<usize> {
     None
 }
 
+/// The payload of a Binance combined-stream frame, `{"stream":"<name>","data":<payload>}`,
+/// or the frame itself when it is not wrapped.
+#[inline]
+pub fn binance_payload(b: &[u8]) -> &[u8] {
+    let inner = (|| {
+        let i = literal(b, 0, b"{\"stream\":\"")?;
+        let i = plain_string_end(b, i)?;
+        let i = literal(b, i, b"\",\"data\":")?;
+        (b.last() == Some(&b'}') && i < b.len()).then(|| &b[i..b.len() - 1])
+    })();
+    inner.unwrap_or(b)
+}
+
 /// Optimistic read of one compact `["price","size"...]` level at `i`. Returns price,
 /// size and the index after the closing bracket, or None to take the exact path.
 #[inline(always)]

@@ -5,8 +5,8 @@
 //! venue's text so that the caller pays for a Python string only when it reads a field.
 
 use crate::json::{
-    bool_fast, decimal_fast, int_fast, literal, parse_i64, plain_string_end, Cursor, FastGrid,
-    Result, ScanError, Span,
+    binance_payload, bool_fast, decimal_fast, int_fast, literal, parse_i64, plain_string_end,
+    Cursor, FastGrid, Result, ScanError, Span,
 };
 
 /// Buy side (bid, or a buyer-initiated trade).
@@ -103,7 +103,7 @@ fn binance_trade_in_order(b: &[u8], price: &FastGrid, qty: &FastGrid) -> Option<
 
 /// A Binance `trade` or `aggTrade` event (spot or futures).
 pub fn binance_trade(buf: &[u8], price: &FastGrid, qty: &FastGrid) -> Result<Trade> {
-    if let Some(t) = binance_trade_in_order(buf, price, qty) {
+    if let Some(t) = binance_trade_in_order(binance_payload(buf), price, qty) {
         return Ok(t);
     }
     let mut t = Trade {
@@ -680,7 +680,15 @@ mod tests {
             spaced.insert(1, b' ');
             assert!(binance_trade_in_order(&spaced, &pg, &qg).is_none());
             assert_eq!(binance_trade(&spaced, &pg, &qg).unwrap(), fast);
+            let wrapped = [&br#"{"stream":"bnbbtc@trade","data":"#[..], frame, b"}"].concat();
+            let inner = crate::json::binance_payload(&wrapped);
+            assert_eq!(inner, frame);
+            assert_eq!(binance_trade_in_order(inner, &pg, &qg), Some(fast));
         }
+        assert_eq!(
+            crate::json::binance_payload(b"{\"stream\":\"x\",\"data\":"),
+            b"{\"stream\":\"x\",\"data\":"
+        );
     }
 
     #[test]
