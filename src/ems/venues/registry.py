@@ -13,6 +13,8 @@ from ems.errors import ApiError
 from ems.venues.base import VenueSession
 from ems.venues.binance.products import PRODUCTS as BINANCE_PRODUCTS
 from ems.venues.binance.session import BinanceSession, ReplaceListener
+from ems.venues.okx.products import hosts as okx_hosts
+from ems.venues.okx.session import OkxSession
 
 
 @dataclass(slots=True)
@@ -42,8 +44,23 @@ def _binance(params: VenueParams, listener: ReplaceListener) -> VenueSession:
     )
 
 
+def _okx(params: VenueParams, listener: ReplaceListener) -> VenueSession:
+    if not params.passphrase:
+        raise ApiError("OKX keys need their passphrase", "exchangeKey.passphrase")
+    return OkxSession(
+        params.api_key,
+        params.secret,
+        params.passphrase,
+        okx_hosts(params.rest_url, params.ws_url, params.testnet),
+        listener,
+        params.local_address,
+        params.use_margin,
+    )
+
+
 FACTORIES: dict[str, Factory] = {
     **dict.fromkeys(BINANCE_PRODUCTS, _binance),
+    "okx": _okx,
 }
 
 

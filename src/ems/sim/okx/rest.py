@@ -69,7 +69,9 @@ def ok(data: list[Any]) -> dict[str, Any]:
     return {"code": "0", "msg": "", "data": data}
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     """A JSON answer encoded by the simulator itself."""
     return web.Response(
         body=orjson.dumps(body), status=status, headers=headers, content_type="application/json"
@@ -170,15 +172,11 @@ class OkxServer:
         if not key:
             raise RequestError("50103", "Request header OK-ACCESS-KEY cannot be empty.", 401)
         if not passphrase:
-            raise RequestError(
-                "50104", "Request header OK-ACCESS-PASSPHRASE cannot be empty.", 401
-            )
+            raise RequestError("50104", "Request header OK-ACCESS-PASSPHRASE cannot be empty.", 401)
         if not sign:
             raise RequestError("50106", "Request header OK-ACCESS-SIGN cannot be empty.", 401)
         if not stamp:
-            raise RequestError(
-                "50107", "Request header OK-ACCESS-TIMESTAMP cannot be empty.", 401
-            )
+            raise RequestError("50107", "Request header OK-ACCESS-TIMESTAMP cannot be empty.", 401)
         demo = h.get("x-simulated-trading", "0")
         if demo not in ("0", "1"):
             raise RequestError("50038", "This feature is unavailable in demo trading", 400)
@@ -194,7 +192,9 @@ class OkxServer:
             raise RequestError("50113", "Invalid signature.", 401)
         return key
 
-    def _wrap(self, handler: Handler, signed: bool) -> Callable[[web.Request], Awaitable[web.Response]]:
+    def _wrap(
+        self, handler: Handler, signed: bool
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
             raw = await request.read() if request.can_read_body else b""
             query = dict(parse_qsl(request.raw_path.partition("?")[2], keep_blank_values=True))
@@ -209,9 +209,7 @@ class OkxServer:
                 result = handler(key, {k: v for k, v in query.items() if v != ""}, body)
                 return json_response(result)
             except RequestError as exc:
-                return json_response(
-                    {"code": exc.code, "msg": exc.msg, "data": []}, exc.status
-                )
+                return json_response({"code": exc.code, "msg": exc.msg, "data": []}, exc.status)
             except ItemError as exc:
                 return json_response({"code": exc.s_code, "msg": exc.s_msg, "data": []})
             except Exception:
@@ -315,44 +313,58 @@ class OkxServer:
         self._add("GET", "/market/ticker", ticker)
         self._add("GET", "/market/tickers", tickers)
         self._add(
-            "POST", "/trade/order",
+            "POST",
+            "/trade/order",
             lambda k, q, b: run_items(lambda a: v.place(account(k), a), single(b), place_keys),
             True,
         )
         self._add(
-            "POST", "/trade/batch-orders",
+            "POST",
+            "/trade/batch-orders",
             lambda k, q, b: run_items(lambda a: v.place(account(k), a), items(b), place_keys),
             True,
         )
         self._add(
-            "POST", "/trade/cancel-order",
+            "POST",
+            "/trade/cancel-order",
             lambda k, q, b: run_items(lambda a: v.cancel(account(k), a), single(b), cancel_keys),
             True,
         )
         self._add(
-            "POST", "/trade/cancel-batch-orders",
+            "POST",
+            "/trade/cancel-batch-orders",
             lambda k, q, b: run_items(lambda a: v.cancel(account(k), a), items(b), cancel_keys),
             True,
         )
         self._add(
-            "POST", "/trade/amend-order",
+            "POST",
+            "/trade/amend-order",
             lambda k, q, b: run_items(lambda a: v.amend(account(k), a), single(b), cancel_keys),
             True,
         )
         self._add(
-            "POST", "/trade/amend-batch-orders",
+            "POST",
+            "/trade/amend-batch-orders",
             lambda k, q, b: run_items(lambda a: v.amend(account(k), a), items(b), cancel_keys),
             True,
         )
         self._add("GET", "/trade/order", get_order, True)
-        self._add("GET", "/trade/orders-pending", lambda k, q, b: ok(v.pending(account(k), q)), True)
+        self._add(
+            "GET", "/trade/orders-pending", lambda k, q, b: ok(v.pending(account(k), q)), True
+        )
         self._add(
             "GET", "/trade/orders-history", lambda k, q, b: ok(v.history_view(account(k), q)), True
         )
         self._add(
-            "GET", "/trade/fills",
-            lambda k, q, b: ok([f for f in reversed(v.fills[account(k)])
-                                if not q.get("instId") or f["instId"] == q["instId"]][:100]),
+            "GET",
+            "/trade/fills",
+            lambda k, q, b: ok(
+                [
+                    f
+                    for f in reversed(v.fills[account(k)])
+                    if not q.get("instId") or f["instId"] == q["instId"]
+                ][:100]
+            ),
             True,
         )
         self._add("GET", "/account/balance", balance, True)
@@ -361,7 +373,6 @@ class OkxServer:
         )
         self._add("GET", "/account/config", config, True)
         self._add("GET", "/account/trade-fee", fee_rates, True)
-        # fmt: skip
 
     # ------------------------------------------------------------------ admin
     @staticmethod

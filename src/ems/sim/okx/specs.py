@@ -28,7 +28,7 @@ class InstrumentSpec:
     mm_step: Decimal
     mm_size: Decimal
     mm_levels: int = 5
-    ct_val: Decimal = D(0)
+    ct_val: Decimal = Decimal(0)
     ct_type: str = ""
     """linear or inverse (SWAP only)."""
     settle: str = ""

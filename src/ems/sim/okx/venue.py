@@ -301,9 +301,7 @@ class OkxVenue:
         if td_mode not in ("cash", "cross", "isolated", "spot_isolated"):
             raise param_error("tdMode")
         if spec.is_swap and td_mode in ("cash", "spot_isolated"):
-            raise ItemError(
-                "51000", "Parameter tdMode error"
-            )  # derivatives always trade on margin
+            raise ItemError("51000", "Parameter tdMode error")  # derivatives always trade on margin
         if not spec.is_swap and td_mode == "isolated":
             raise ItemError("51000", "Parameter tdMode error")
         cl = _str(args.get("clOrdId"))
@@ -423,10 +421,9 @@ class OkxVenue:
             plan = book.plan(side, None, None, quote_budget=order.sz, step=order.spec.lot)
         else:
             plan = book.plan(side, order.sz, limit)
-        if ord_type == "fok":
-            if sum((q for _, q in plan), ZERO) < order.sz:
-                self._finish(order, "canceled", CANCEL_FOK)
-                return
+        if ord_type == "fok" and sum((q for _, q in plan), ZERO) < order.sz:
+            self._finish(order, "canceled", CANCEL_FOK)
+            return
         if not market and ord_type not in ("ioc", "fok") and not plan:
             self._push_order(order)
             book.add(self._resting(order))
@@ -568,9 +565,7 @@ class OkxVenue:
         order = self.find(api_key, spec, args)
         if order is None or not order.working:
             if order is not None and order.state == "filled":
-                raise ItemError(
-                    "51401", "Order cancellation failed as the order has been filled."
-                )
+                raise ItemError("51401", "Order cancellation failed as the order has been filled.")
             raise ItemError(
                 "51400",
                 "Order cancellation failed as the order has been filled, canceled or does "
@@ -637,7 +632,8 @@ class OkxVenue:
             bal = self.balances[api_key][order.lock_ccy]
             if need > order.locked and not bal.lock(need - order.locked):
                 raise ItemError(
-                    "51008", f"Order failed. Insufficient {order.lock_ccy} balance in trading account."
+                    "51008",
+                    f"Order failed. Insufficient {order.lock_ccy} balance in trading account.",
                 )
             if need < order.locked:
                 bal.unlock(order.locked - need)
@@ -689,9 +685,7 @@ class OkxVenue:
         }
 
     # ------------------------------------------------------------------ public data
-    def _print_trades(
-        self, inst_id: str, fills: list[Fill], side: str, ts: int
-    ) -> list[int]:
+    def _print_trades(self, inst_id: str, fills: list[Fill], side: str, ts: int) -> list[int]:
         ids = []
         for fill in fills:
             self._trade_ids[inst_id] += 1
@@ -831,8 +825,7 @@ class OkxVenue:
     def _diff(book: Book, side: Side, changed: dict[Decimal, Decimal]) -> list[list[str]]:
         rows = sorted(changed.items(), reverse=side is Side.BUY)
         return [
-            [text(p), text(q), "0", str(len(book.orders_at(side, p)) if q else 0)]
-            for p, q in rows
+            [text(p), text(q), "0", str(len(book.orders_at(side, p)) if q else 0)] for p, q in rows
         ]
 
     def _publish_bbo(self, inst_id: str) -> None:
@@ -878,7 +871,7 @@ class OkxVenue:
 
     def market_trades(self, inst_id: str, limit: int) -> list[dict[str, Any]]:
         """``/market/trades``: newest first."""
-        out = []
+        out: list[dict[str, Any]] = []
         for t in reversed(self.public_trades[inst_id]):
             if len(out) >= limit:
                 break
@@ -911,7 +904,7 @@ class OkxVenue:
         spec = order.spec
         fill = order.last_fill
         state = order.state
-        view = {
+        view: dict[str, Any] = {
             "instType": spec.inst_type, "instId": spec.inst_id, "tgtCcy": order.tgt_ccy,
             "ccy": "", "ordId": order.ord_id, "clOrdId": order.cl_ord_id, "tag": order.tag,
             "px": text(order.px) if order.px else "", "sz": text(order.sz), "pnl": "0",
@@ -1046,7 +1039,7 @@ class OkxVenue:
         book = self.books[inst_id]
         fills = book.match(side, sz, px)
         ids = self._print_trades(inst_id, fills, side.value, ts)
-        out = []
+        out: list[dict[str, Any]] = []
         for fill, trade_id in zip(fills, ids, strict=True):
             self._maker_fill(fill, trade_id, ts)
             owner = fill.maker.owner

@@ -245,7 +245,9 @@ class OkxWebSockets:
         return sink
 
     # ------------------------------------------------------------------ connections
-    def _handler(self, path: str) -> Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]:
+    def _handler(
+        self, path: str
+    ) -> Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
             ws = web.WebSocketResponse(autoping=False, compress=False, max_msg_size=1 << 20)
             await ws.prepare(request)
@@ -315,7 +317,14 @@ class OkxWebSockets:
         elif op in ORDER_OPS or op == "mass-cancel":
             self._order_op(conn, request)
         else:
-            conn.send_json(_error(conn, "60012", f"Illegal request: {orjson.dumps(request).decode()[:200]}", req_id))
+            conn.send_json(
+                _error(
+                    conn,
+                    "60012",
+                    f"Illegal request: {orjson.dumps(request).decode()[:200]}",
+                    req_id,
+                )
+            )
 
     def _login(self, conn: Connection, request: dict[str, Any]) -> None:
         args = request.get("args")
@@ -398,7 +407,11 @@ class OkxWebSockets:
                 )
                 continue
             key = (channel, inst_id)
-            reply = {"event": "subscribe" if on else "unsubscribe", "arg": arg, "connId": conn.conn_id}
+            reply = {
+                "event": "subscribe" if on else "unsubscribe",
+                "arg": arg,
+                "connId": conn.conn_id,
+            }
             if req_id is not None:
                 reply["id"] = req_id
             conn.send_json(reply)
@@ -419,7 +432,10 @@ class OkxWebSockets:
             conn.send_json(self.venue.books_message(inst_id))
         elif channel == "tickers":
             conn.send_json(
-                {"arg": {"channel": "tickers", "instId": inst_id}, "data": [self.venue.ticker(inst_id)]}
+                {
+                    "arg": {"channel": "tickers", "instId": inst_id},
+                    "data": [self.venue.ticker(inst_id)],
+                }
             )
 
     def _private_sub(self, conn: Connection, arg: dict[str, Any], on: bool, req_id: Any) -> None:
@@ -454,9 +470,7 @@ class OkxWebSockets:
                 item["details"] = [d for d in item["details"] if d["ccy"] == stored["ccy"]]
             conn.send_json({"arg": stored, "data": [item]})
         elif channel == "positions":
-            conn.send_json(
-                {"arg": stored, "data": self.venue.positions_list(conn.api_key, {})}
-            )
+            conn.send_json({"arg": stored, "data": self.venue.positions_list(conn.api_key, {})})
 
     def _order_op(self, conn: Connection, request: dict[str, Any]) -> None:
         in_time = str(now_us())
@@ -501,7 +515,10 @@ class OkxWebSockets:
                 data.append(fn(key, arg))
             except ItemError as exc:
                 failed += 1
-                entry = {k: (arg.get(k, "") if isinstance(arg, dict) else "") for k in ("ordId", "clOrdId")}
+                entry = {
+                    k: (arg.get(k, "") if isinstance(arg, dict) else "")
+                    for k in ("ordId", "clOrdId")
+                }
                 if method == "place":
                     entry["tag"] = arg.get("tag", "") if isinstance(arg, dict) else ""
                 entry.update({"ts": str(now_us() // 1000), "sCode": exc.s_code, "sMsg": exc.s_msg})

@@ -31,9 +31,7 @@ def iso_ms(epoch_ms: int) -> str:
 
 def query_string(params: Mapping[str, object]) -> str:
     """`?k=v&...` in the given order (empty values left out), or ''."""
-    parts = [
-        f"{k}={quote(str(v), safe='-_.~,')}" for k, v in params.items() if v not in (None, "")
-    ]
+    parts = [f"{k}={quote(str(v), safe='-_.~,')}" for k, v in params.items() if v not in (None, "")]
     return "?" + "&".join(parts) if parts else ""
 
 

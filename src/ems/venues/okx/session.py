@@ -1,0 +1,489 @@
+"""An OKX order session: order entry and updates over the private WebSocket.
+
+Orders go out as `order`, `amend-order` and `cancel-order` operations written in the call
+that makes them. OKX has no cancel-by-symbol for spot and swaps, so the session keeps,
+per symbol, the `batch-cancel-orders` messages for every working order it placed
+(20 per message, by `clOrdId`) already serialised by the core's `OkxBatchCancel`; every
+report handed to the engine updates them, and a pull only writes them.
+
+Positions: swaps and futures report the venue's net position (`positions` channel); spot
+reports the net base quantity this session has traded, counted from its own fills.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from picows import WSMsgType
+
+from ems._core import OkxBatchCancel, Trade, TradeScanner
+from ems.errors import VenueError, VenueUnknownOutcome
+from ems.model import TERMINAL_STATUSES, OrderStatus, OrderType, Side
+from ems.venues.base import ExecutionReport, VenueListener, VenueSession
+from ems.venues.feed import Feed
+from ems.venues.http1 import Http1Pool
+from ems.venues.okx import codec
+from ems.venues.okx.products import API, CAPABILITIES, INST_TYPES, PRIVATE_PATH, PUBLIC_PATH, Hosts
+from ems.venues.okx.rest import OkxRest
+from ems.venues.okx.stream import QUEUE_MAX_S, ConnectionLost, PrivateSocket
+
+if TYPE_CHECKING:
+    from ems.engine.orders import Order
+
+log = logging.getLogger("ems.okx")
+
+ORDER_DOES_NOT_EXIST = 51603
+SUBSCRIPTIONS = [
+    {"channel": "orders", "instType": "ANY"},
+    {"channel": "positions", "instType": "ANY"},
+]
+
+
+def frame_id(frame: bytes) -> str:
+    """The `id` of a message that starts `{"id":"...` (the batch-cancel builder's form)."""
+    end = frame.index(b'"', 7)
+    return frame[7:end].decode()
+
+
+class OkxTradeFeed(Feed):
+    """The public `trades` channel of one instrument, subscribed on every connect."""
+
+    def __init__(self, url: str, inst_id: str, on_frame: Callable[[bytes], None], name: str):
+        super().__init__(url, on_frame, name=name)
+        self._subscribe = b'{"op":"subscribe","args":[{"channel":"trades","instId":"' + (
+            inst_id.encode() + b'"}]}'
+        )
+        self._pinger: asyncio.Task[None] | None = None
+
+    async def _connect(self) -> None:
+        await super()._connect()
+        if self._transport is not None:
+            self._transport.send(WSMsgType.TEXT, self._subscribe)
+        if self._pinger is None:
+            self._pinger = asyncio.get_running_loop().create_task(self._ping())
+
+    async def _ping(self) -> None:
+        # OKX closes a connection that carried nothing for 30 s; a quiet market is quiet.
+        while not self._stopping:
+            await asyncio.sleep(20)
+            if self._transport is not None:
+                try:
+                    self._transport.send(WSMsgType.TEXT, b"ping")
+                except Exception as exc:  # the run loop reconnects
+                    log.debug("trade feed ping failed: %s", exc)
+
+    async def stop(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+        await super().stop()
+
+
+class OkxSession(VenueSession):
+    """One OKX account."""
+
+    def __init__(
+        self,
+        api_key: str,
+        secret: str,
+        passphrase: str,
+        hosts: Hosts,
+        listener: VenueListener,
+        local_address: str | None = None,
+        use_margin: bool = False,
+    ) -> None:
+        self.capabilities = CAPABILITIES
+        self.instruments = {}
+        self._api_key = api_key
+        self._secret = secret
+        self._passphrase = passphrase
+        self._hosts = hosts
+        self._listener = listener
+        self._local_address = local_address
+        self._use_margin = use_margin
+        self._meta: dict[str, codec.OkxInstrument] = {}
+        self._pool: Http1Pool | None = None
+        self._rest: OkxRest | None = None
+        self._socket: PrivateSocket | None = None
+        self._cancels: dict[str, OkxBatchCancel] = {}
+        self._own: dict[str, Order] = {}
+        self._counted: dict[str, int] = {}
+        self._spot_net: dict[str, int] = {}
+        self.pull_messages = 0
+        """batch-cancel-orders messages written by pulls (for tests and metrics)."""
+
+    @property
+    def rest(self) -> OkxRest:
+        if self._rest is None:
+            raise RuntimeError("session not started")
+        return self._rest
+
+    @property
+    def socket(self) -> PrivateSocket:
+        if self._socket is None:
+            raise RuntimeError("session not started")
+        return self._socket
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self._pool = Http1Pool(self._hosts.rest_url, self._local_address)
+        self._rest = OkxRest(
+            self._pool, self._api_key, self._secret, self._passphrase, self._hosts.demo
+        )
+        try:
+            await self._pool.warm(1)
+            await self._rest.sync_clock()
+            rows: list[dict[str, Any]] = []
+            for kind in INST_TYPES:
+                rows += await self._rest.get(
+                    f"{API}/public/instruments", {"instType": kind}, signed=False
+                )
+            self.instruments, self._meta = codec.instruments(rows)
+            await self._rest.get(f"{API}/account/balance")  # refuses bad credentials
+            for symbol, position in (await self._venue_positions()).items():
+                self._listener.on_venue_position(symbol, position)
+            self._socket = PrivateSocket(
+                self._hosts.ws_url + PRIVATE_PATH,
+                self._api_key,
+                self._secret,
+                self._passphrase,
+                SUBSCRIPTIONS,
+                self._on_push,
+                self._listener.on_stream_state,
+                self._rest.now_ms,
+            )
+            await self._socket.start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.stop()
+            self._socket = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def drop_stream(self) -> None:
+        """Closes the private connection so that it reconnects (used by tests)."""
+        if self._socket is not None:
+            self._socket.drop()
+
+    def trade_feed(self, symbol: str, on_trade: Callable[[Trade], None]) -> Feed:
+        inst = self.instruments[symbol]
+        parse = TradeScanner(inst.price_grid.step, inst.qty_grid.step).okx_trades
+
+        def on_frame(frame: bytes) -> None:
+            try:
+                trades = parse(frame)
+            except ValueError:
+                return  # not a trade push (a subscription reply, a pong)
+            for trade in trades:
+                on_trade(trade)
+
+        return OkxTradeFeed(
+            self._hosts.ws_url + PUBLIC_PATH, symbol, on_frame, f"okx:{symbol} trades"
+        )
+
+    # ------------------------------------------------------------------ reports
+    def _track(self, report: ExecutionReport) -> None:
+        """Keeps the ready batch-cancel messages and spot positions in step with a report."""
+        vid = report.venue_client_id
+        order = self._own.get(vid)
+        if order is None:
+            return
+        if report.status in TERMINAL_STATUSES:
+            builder = self._cancels.get(order.symbol)
+            if builder is not None:
+                builder.remove(vid)
+        meta = self._meta.get(order.symbol)
+        if meta is None or meta.inst_type != "SPOT" or not report.cum_qty:
+            return
+        grid = order.instrument.qty_grid
+        try:
+            cum = grid.units(report.cum_qty)
+        except ValueError:
+            return
+        delta = cum - self._counted.get(vid, 0)
+        if delta <= 0:
+            return
+        self._counted[vid] = cum
+        net = self._spot_net.get(order.symbol, 0) + (delta if order.side == Side.BUY else -delta)
+        self._spot_net[order.symbol] = net
+        self._listener.on_venue_position(order.symbol, grid.value(net))
+
+    def _report(self, report: ExecutionReport) -> None:
+        self._track(report)
+        self._listener.on_report(report)
+
+    def _on_push(self, frame: bytes) -> None:
+        head = frame[:80]
+        if b'"channel":"orders"' in head:
+            try:
+                reports = codec.push_reports(frame)
+            except ValueError as exc:
+                log.error("unreadable orders push (%s): %r", exc, frame[:300])
+                return
+            for report in reports:
+                self._report(report)
+        elif b'"channel":"positions"' in head:
+            for item in orjson.loads(frame).get("data", []):
+                inst_id = item.get("instId", "")
+                meta = self._meta.get(inst_id)
+                if meta is not None and meta.inst_type != "SPOT" and item.get("posSide") == "net":
+                    self._listener.on_venue_position(inst_id, float(item.get("pos") or 0))
+
+    # ------------------------------------------------------------------ orders
+    def _inst_arg(self, symbol: str) -> dict[str, Any]:
+        meta = self._meta[symbol]
+        # Since OKX's 2026 change the WebSocket order operations name the instrument by
+        # its numeric instIdCode; instId remains for venues that do not publish codes.
+        if meta.inst_id_code is not None:
+            return {"instIdCode": meta.inst_id_code}
+        return {"instId": symbol}
+
+    def _builder(self, symbol: str) -> OkxBatchCancel:
+        builder = self._cancels.get(symbol)
+        if builder is None:
+            meta = self._meta[symbol]
+            prefix = f"c{len(self._cancels):x}x"
+            if meta.inst_id_code is not None:
+                builder = OkxBatchCancel(
+                    inst_id_code=meta.inst_id_code, by="clOrdId", request_prefix=prefix
+                )
+            else:
+                builder = OkxBatchCancel(inst_id=symbol, by="clOrdId", request_prefix=prefix)
+            self._cancels[symbol] = builder
+        return builder
+
+    def order_args(self, order: Order) -> dict[str, Any]:
+        """The `order` operation's argument for a new order."""
+        meta = self._meta[order.symbol]
+        inst = order.instrument
+        args = self._inst_arg(order.symbol)
+        args["tdMode"] = codec.td_mode(meta.inst_type, self._use_margin)
+        args["side"] = "buy" if order.side == Side.BUY else "sell"
+        args["ordType"] = codec.ord_type(order.order_type, order.tif)
+        args["sz"] = inst.qty_grid.format(order.qty)
+        if order.order_type == OrderType.MARKET:
+            if meta.inst_type == "SPOT":
+                # Spot market buys are sized in the quote currency unless told otherwise.
+                args["tgtCcy"] = "base_ccy"
+        else:
+            args["px"] = inst.price_grid.format(order.price)
+        args["clOrdId"] = order.venue_client_id
+        return args
+
+    def insert(self, order: Order) -> Awaitable[ExecutionReport | None]:
+        args = self.order_args(order)
+        sent = self.socket.request("order", [args])
+        vid = order.venue_client_id
+        self._own[vid] = order
+        self._builder(order.symbol).insert(vid)
+        return self._insert_reply(sent, order)
+
+    async def _insert_reply(
+        self, sent: Awaitable[dict[str, Any]], order: Order
+    ) -> ExecutionReport | None:
+        vid = order.venue_client_id
+        try:
+            reply = await sent
+            item = _single_item(reply)
+        except VenueUnknownOutcome:
+            raise
+        except VenueError:
+            self._forget(order)
+            raise
+        if str(item.get("sCode")) != "0":
+            self._forget(order)
+            raise VenueError(codec.item_error(item), _int(item.get("sCode")))
+        report = ExecutionReport(
+            venue_client_id=vid,
+            exch_order_id=str(item.get("ordId", "")),
+            symbol=order.symbol,
+            status=OrderStatus.NEW,
+            cum_qty="",
+            exch_time=int(item.get("ts") or 0) * codec.MS,
+        )
+        self._track(report)
+        return report
+
+    def _forget(self, order: Order) -> None:
+        builder = self._cancels.get(order.symbol)
+        if builder is not None:
+            builder.remove(order.venue_client_id)
+
+    async def amend(self, order: Order, price: int, qty: int) -> ExecutionReport | None:
+        inst = order.instrument
+        args = self._inst_arg(order.symbol)
+        args["clOrdId"] = order.venue_client_id
+        if qty != order.qty:
+            args["newSz"] = inst.qty_grid.format(qty)
+        if price != order.price:
+            args["newPx"] = inst.price_grid.format(price)
+        item = _single_item(await self.socket.request("amend-order", [args]))
+        if str(item.get("sCode")) != "0":
+            raise VenueError(codec.item_error(item), _int(item.get("sCode")))
+        report = ExecutionReport(
+            venue_client_id=order.venue_client_id,
+            exch_order_id=str(item.get("ordId", "")),
+            symbol=order.symbol,
+            status=order.status,
+            cum_qty="",
+            price=inst.price_grid.format(price),
+            qty=inst.qty_grid.format(qty),
+            amended=True,
+        )
+        return report
+
+    def cancel(self, order: Order) -> Awaitable[ExecutionReport | None]:
+        args = self._inst_arg(order.symbol)
+        args["clOrdId"] = order.venue_client_id
+        sent = self.socket.request("cancel-order", [args])
+        return self._cancel_reply(sent, order, args)
+
+    async def _cancel_reply(
+        self, sent: Awaitable[dict[str, Any]], order: Order, args: dict[str, Any]
+    ) -> ExecutionReport | None:
+        try:
+            reply = await sent
+        except ConnectionLost:
+            # A cancel is safe to repeat: send it once more on the next connection.
+            if not await self.socket.wait_ready(QUEUE_MAX_S):
+                raise
+            reply = await self.socket.request("cancel-order", [args])
+        item = _single_item(reply)
+        if str(item.get("sCode")) != "0":
+            raise VenueError(codec.item_error(item), _int(item.get("sCode")))
+        report = ExecutionReport(
+            venue_client_id=order.venue_client_id,
+            exch_order_id=str(item.get("ordId", "")),
+            symbol=order.symbol,
+            status=OrderStatus.CANCELLED,
+            cum_qty="",
+            exch_time=int(item.get("ts") or 0) * codec.MS,
+        )
+        self._track(report)
+        return report
+
+    async def cancel_all(self, symbol: str, orders: list[Order], whole_symbol: bool) -> int:
+        builder = self._cancels.get(symbol)
+        sent: list[tuple[asyncio.Future[dict[str, Any]], bytes]] = []
+        if builder is not None:
+            socket = self.socket
+            for frame in builder.pull():
+                sent.append((socket.send_raw(frame, frame_id(frame)), frame))
+        messages = len(sent)
+        # Orders this session did not place through `insert` (none in normal operation).
+        stray = [o for o in orders if builder is None or o.venue_client_id not in builder]
+        if stray:
+            messages += await self._cancel_batches(symbol, [o.venue_client_id for o in stray])
+        lost: list[str] = []
+        for future, frame in sent:
+            try:
+                reply = await future
+            except ConnectionLost:
+                lost += _ids_in(frame)
+                continue
+            except VenueError as exc:
+                log.warning("pull on %s not sent: %s", symbol, exc)
+                continue
+            self._pull_reply(symbol, reply)
+        if lost and await self.socket.wait_ready(QUEUE_MAX_S):
+            # The connection dropped under the pull: cancel what is left once more.
+            live = [vid for vid in lost if builder is not None and vid in builder]
+            messages += await self._cancel_batches(symbol, live)
+        self.pull_messages += messages
+        return messages
+
+    async def _cancel_batches(self, symbol: str, ids: list[str]) -> int:
+        inst = self._inst_arg(symbol)
+        futures = [
+            self.socket.request(
+                "batch-cancel-orders", [{**inst, "clOrdId": vid} for vid in ids[i : i + 20]]
+            )
+            for i in range(0, len(ids), 20)
+        ]
+        for result in await asyncio.gather(*futures, return_exceptions=True):
+            if isinstance(result, dict):
+                self._pull_reply(symbol, result)
+            else:
+                log.warning("batch cancel on %s failed: %s", symbol, result)
+        return len(futures)
+
+    def _pull_reply(self, symbol: str, reply: dict[str, Any]) -> None:
+        for item in reply.get("data") or []:
+            vid = str(item.get("clOrdId", ""))
+            if str(item.get("sCode")) == "0":
+                self._report(
+                    ExecutionReport(
+                        venue_client_id=vid,
+                        exch_order_id=str(item.get("ordId", "")),
+                        symbol=symbol,
+                        status=OrderStatus.CANCELLED,
+                        cum_qty="",
+                    )
+                )
+            else:
+                log.info("pull: %s not cancelled: %s", vid, codec.item_error(item))
+        if not reply.get("data") and str(reply.get("code")) != "0":
+            log.warning("pull on %s refused: %s %s", symbol, reply.get("code"), reply.get("msg"))
+
+    async def query(self, order: Order) -> ExecutionReport | None:
+        try:
+            data = await self.rest.get(
+                f"{API}/trade/order", {"instId": order.symbol, "clOrdId": order.venue_client_id}
+            )
+        except VenueError as exc:
+            if exc.code == ORDER_DOES_NOT_EXIST:
+                self._forget(order)
+                return None
+            raise
+        if not data:
+            self._forget(order)
+            return None
+        report = codec.query_report(data[0])
+        self._track(report)
+        return report
+
+    async def _venue_positions(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for item in await self.rest.get(f"{API}/account/positions"):
+            inst_id = item.get("instId", "")
+            meta = self._meta.get(inst_id)
+            if meta is not None and meta.inst_type != "SPOT" and item.get("posSide") == "net":
+                out[inst_id] = out.get(inst_id, 0.0) + float(item.get("pos") or 0)
+        return out
+
+    async def positions(self) -> dict[str, float]:
+        out = await self._venue_positions()
+        for symbol, net in self._spot_net.items():
+            out[symbol] = self.instruments[symbol].qty_grid.value(net)
+        return out
+
+
+def _single_item(reply: dict[str, Any]) -> dict[str, Any]:
+    """The one result item of a single operation; a format error becomes `VenueError`."""
+    data = reply.get("data")
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        return data[0]
+    raise VenueError(f"{reply.get('code')} {reply.get('msg')}", _int(reply.get("code")))
+
+
+def _ids_in(frame: bytes) -> list[str]:
+    """The client order ids a batch-cancel message names."""
+    out = []
+    for part in frame.split(b'"clOrdId":"')[1:]:
+        out.append(part[: part.index(b'"')].decode())
+    return out
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
