@@ -52,9 +52,7 @@ def check_timestamp(timestamp: object, recv_window: object) -> None:
         )
 
 
-def check_rest(
-    headers: Mapping[str, str], secrets: Mapping[str, str], payload: bytes
-) -> str:
+def check_rest(headers: Mapping[str, str], secrets: Mapping[str, str], payload: bytes) -> str:
     """Verifies a signed REST request; returns its API key.
 
     ``payload`` is the raw query string (GET) or raw body (POST) exactly as received.
@@ -63,8 +61,10 @@ def check_rest(
     sign = headers.get("X-BAPI-SIGN", "")
     timestamp = headers.get("X-BAPI-TIMESTAMP", "")
     if not key or not sign or not timestamp:
-        raise BybitError(10003, "API key is invalid.", 401) if not key else param(
-            "missing X-BAPI-SIGN or X-BAPI-TIMESTAMP header"
+        raise (
+            BybitError(10003, "API key is invalid.", 401)
+            if not key
+            else param("missing X-BAPI-SIGN or X-BAPI-TIMESTAMP header")
         )
     secret = secrets.get(key)
     if secret is None:

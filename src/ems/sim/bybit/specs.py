@@ -65,7 +65,7 @@ class Instrument:
     mm_size: Decimal
     mm_levels: int = 5
     contract_type: str = ""
-    contract_value: Decimal = D(0)
+    contract_value: Decimal = Decimal(0)
     options_type: str = ""
     delivery_time: int = 0
 
