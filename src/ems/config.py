@@ -6,7 +6,7 @@ import argparse
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -23,6 +23,8 @@ class Config:
     """CPU list the process is pinned to, e.g. "2" or "2,3" or "2-3"."""
     spin: bool = False
     """Busy-poll the event loop instead of sleeping in the kernel (burns a core)."""
+    risk: dict[str, Any] = field(default_factory=dict)
+    """Default risk limits for every session (the config file's `[risk]` table)."""
 
     def __repr__(self) -> str:
         # The key is a secret: never print it.
@@ -110,7 +112,7 @@ def load(argv: list[str], environ: Mapping[str, str] | None = None) -> Config:
             raise ConfigError(f"config file {config_path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {config_path}: {exc}") from None
-        unknown = set(file_values) - set(_KINDS)
+        unknown = set(file_values) - set(_KINDS) - {"risk"}
         if unknown:
             raise ConfigError(f"config file {config_path}: unknown settings {sorted(unknown)}")
     cfg = Config()
@@ -122,6 +124,10 @@ def load(argv: list[str], environ: Mapping[str, str] | None = None) -> Config:
             setattr(cfg, name, _coerce(name, kind, env[env_name], env_name))
         elif name in file_values:
             setattr(cfg, name, _coerce(name, kind, file_values[name], str(config_path)))
+    risk = file_values.get("risk", {})
+    if not isinstance(risk, dict):
+        raise ConfigError(f"config file {config_path}: [risk] must be a table")
+    cfg.risk = risk
     if not cfg.key:
         raise ConfigError("--key is required (or EMS_KEY, or key in the config file)")
     if cfg.cpus is not None:

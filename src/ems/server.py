@@ -16,7 +16,9 @@ from aiohttp import web
 from ems.api.app import build_app
 from ems.config import Config, ConfigError, load, parse_cpus
 from ems.engine.engine import Engine
+from ems.engine.risk import RiskEngine, parse_limits
 from ems.engine.triggers import TriggerManagers
+from ems.errors import ApiError
 from ems.metrics import Metrics
 
 log = logging.getLogger("ems")
@@ -45,7 +47,9 @@ class Server:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.metrics = Metrics()
-        self.engine = Engine(self.metrics, testnet=cfg.testnet)
+        self.engine = Engine(
+            self.metrics, testnet=cfg.testnet, risk=RiskEngine(parse_limits(cfg.risk, "risk."))
+        )
         self.triggers = TriggerManagers(self.engine)
         self._runners: list[web.AppRunner] = []
         self.port = 0
@@ -126,6 +130,10 @@ def main(argv: list[str]) -> int:
     """Entry point of `ems serve`."""
     try:
         cfg = load(argv)
+        parse_limits(cfg.risk, "risk.")
+    except ApiError as exc:
+        print(f"ems serve: config file: {exc.message} ({exc.field})", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"ems serve: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ from aiohttp import WSMsgType, web
 
 from ems.api import parse
 from ems.api.openapi import openapi_document
+from ems.api.risk import add_routes as add_risk_routes
 from ems.api.triggers import add_routes as add_trigger_routes
 from ems.engine.engine import Engine
 from ems.engine.session import OrderSession
@@ -298,6 +299,7 @@ def build_app(
     """The aiohttp application serving the whole API."""
     app = web.Application(middlewares=[_guard], client_max_size=MAX_BODY)
     add_trigger_routes(app, triggers or TriggerManagers(engine))
+    add_risk_routes(app, engine)
     app[ENGINE] = engine
     app[API_KEY] = api_key
     app.router.add_post("/startOrderHandler", start_order_handler)

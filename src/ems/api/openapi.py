@@ -168,6 +168,27 @@ def _schemas() -> dict[str, Any]:
             },
         },
         "position": {"type": "object", "properties": {"position": _NUMBER}},
+        "risklimits": {
+            "type": "object",
+            "required": ["sessionId"],
+            "properties": {
+                "sessionId": {"type": "string"},
+                "symbol": {"type": "string", "description": "Omit for session-wide limits"},
+                "maxOrderQty": _NUMBER,
+                "maxOrderNotional": _NUMBER,
+                "priceBandPercent": {
+                    **_NUMBER,
+                    "description": "Max distance from the last trade price, in percent",
+                },
+                "maxWorkingOrders": {"type": "integer"},
+                "maxPosition": _NUMBER,
+                "maxOrdersPerSecond": _NUMBER,
+            },
+        },
+        "killswitch": {
+            "type": "object",
+            "properties": {"active": {"type": "boolean", "default": True}},
+        },
         "triggermanager": {
             "type": "object",
             "required": ["symbol", "exchange", "sessionId"],
@@ -335,6 +356,40 @@ def openapi_document() -> dict[str, Any]:
                 "cleartriggers",
                 {"type": "object"},
             ),
+            "/setRiskLimits": _post(
+                "setRiskLimits",
+                "Set risk limits of a session or symbol",
+                "risklimits",
+                {"type": "object"},
+            ),
+            "/riskLimits": {
+                "get": {
+                    "operationId": "riskLimits",
+                    "summary": "Risk limits of a session",
+                    "parameters": [
+                        {
+                            "name": "sessionId",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": _ok({"type": "object"}), **_ERRORS},
+                }
+            },
+            "/killSwitch": {
+                **_post(
+                    "killSwitch",
+                    "Pull every working order and block new ones (or release)",
+                    "killswitch",
+                    {"type": "object"},
+                ),
+                "get": {
+                    "operationId": "killSwitchState",
+                    "summary": "Whether the kill switch is on",
+                    "responses": {"200": _ok(_ref("killswitch")), "401": _ERRORS["401"]},
+                },
+            },
             "/subscribeUpdates": _websocket(
                 "subscribeUpdates",
                 "Order update stream; also accepts sendOrder messages",

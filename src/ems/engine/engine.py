@@ -6,10 +6,14 @@ import hashlib
 import logging
 import time
 
+from ems._core import Trade
 from ems.engine.orders import Pending
-from ems.engine.session import OrderSession, _base36
+from ems.engine.risk import RiskEngine
+from ems.engine.session import OrderSession, SendOrder, _base36
 from ems.errors import ApiError, VenueError, VenueUnknownOutcome
 from ems.metrics import Metrics
+from ems.model import TransactionType
+from ems.venues.feed import Feed
 from ems.venues.registry import VenueParams, create_venue
 
 log = logging.getLogger("ems.engine")
@@ -25,11 +29,17 @@ def mask(secret: str) -> str:
 class Engine:
     """Owns the order sessions of one server."""
 
-    def __init__(self, metrics: Metrics, testnet: bool = False) -> None:
+    def __init__(
+        self, metrics: Metrics, testnet: bool = False, risk: RiskEngine | None = None
+    ) -> None:
         self.metrics = metrics
         self.testnet = testnet
         self.sessions: dict[str, OrderSession] = {}
         self._starting: set[str] = set()
+        self.risk = risk or RiskEngine()
+        self.last_price: dict[tuple[str, str], float] = {}
+        """Last public trade price by (exchange, symbol): the risk band's reference."""
+        self._watched: dict[tuple[str, str], Feed] = {}
 
     def session(self, session_id: object, field: str = "sessionId") -> OrderSession:
         """The running session named `session_id`, or a 404 naming the field."""
@@ -57,6 +67,8 @@ class Engine:
                 client_id_prefix=_client_prefix(session_id),
                 account_key=account,
                 shares_symbol=self._shares_symbol,
+                risk=self.risk,
+                reference_price=self.reference_price,
             )
             venue = create_venue(params, session)
             session.venue = venue
@@ -80,6 +92,45 @@ class Engine:
         finally:
             self._starting.discard(session_id)
 
+    def reference_price(self, exchange: str, symbol: str) -> float | None:
+        return self.last_price.get((exchange, symbol))
+
+    async def watch(self, session: OrderSession, symbol: str) -> None:
+        """Keeps the last trade price of `symbol` current (for the risk price band)."""
+        key = (session.exchange, symbol)
+        if key in self._watched:
+            return
+        grid = session.venue.instruments[symbol].price_grid
+
+        def on_trade(trade: Trade) -> None:
+            self.last_price[key] = grid.value(trade.price)
+
+        feed = session.venue.trade_feed(symbol, on_trade)
+        self._watched[key] = feed
+        try:
+            await feed.start()
+        except Exception:
+            del self._watched[key]
+            raise
+
+    async def kill(self, active: bool) -> int:
+        """Turns the kill switch on (pulling every working order everywhere) or off."""
+        self.risk.kill_switch = active
+        if not active:
+            log.warning("kill switch released")
+            return 0
+        pulled = 0
+        for session in self.sessions.values():
+            symbols = {o.symbol for o in session.orders.values() if o.working}
+            for symbol in symbols:
+                result = session.send(
+                    SendOrder(None, symbol, session.session_id, TransactionType.PULL)
+                )
+                orders = result.get("orders")
+                pulled += len(orders) if isinstance(orders, list) else 0
+        log.warning("kill switch on: pulling %d working orders", pulled)
+        return pulled
+
     def _shares_symbol(self, session: OrderSession, symbol: str) -> bool:
         """Whether another session on the same account has working orders on `symbol`."""
         for other in self.sessions.values():
@@ -91,6 +142,9 @@ class Engine:
         return False
 
     async def close(self) -> None:
+        for feed in self._watched.values():
+            await feed.stop()
+        self._watched.clear()
         for session in list(self.sessions.values()):
             try:
                 await session.close()

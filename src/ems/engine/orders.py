@@ -61,6 +61,8 @@ class Order:
     replacing_to: str = ""
     """The venue client id of the replacement leg while a cancel-replace is in flight."""
     last_emitted: tuple[object, ...] = ()
+    risk_reason: str | None = None
+    """Set when pre-trade risk refused the order (a `Denial` value)."""
 
     @property
     def visible_status(self) -> OrderStatus:

@@ -16,6 +16,7 @@ import orjson
 
 from ems._core import OffGridError
 from ems.engine.orders import Fill, Order, Pending, apply_report
+from ems.engine.risk import Exposure, RiskDenied, RiskEngine
 from ems.errors import ApiError, VenueError, VenueRateLimited, VenueUnknownOutcome
 from ems.metrics import Metrics
 from ems.model import (
@@ -69,6 +70,14 @@ class Prepared:
     request: SendOrder
 
 
+class RiskRefusal(Exception):
+    """An update refused by risk (the order itself stays as it was)."""
+
+    def __init__(self, denial: RiskDenied) -> None:
+        super().__init__(str(denial))
+        self.denial = denial
+
+
 class OrderSession:
     """Orders, positions and subscribers of one named session."""
 
@@ -81,6 +90,8 @@ class OrderSession:
         client_id_prefix: str,
         account_key: str,
         shares_symbol: Callable[[OrderSession, str], bool],
+        risk: RiskEngine | None = None,
+        reference_price: Callable[[str, str], float | None] | None = None,
     ) -> None:
         self.session_id = session_id
         self.exchange = exchange
@@ -91,6 +102,8 @@ class OrderSession:
         self._prefix = client_id_prefix
         self._next_id = 0
         self._shares_symbol = shares_symbol
+        self.risk = risk or RiskEngine()
+        self._reference_price = reference_price or (lambda exchange, symbol: None)
         self.orders: dict[str, Order] = {}
         self._by_venue_id: dict[str, Order] = {}
         self._by_exch_id: dict[str, Order] = {}
@@ -121,7 +134,12 @@ class OrderSession:
         if req.trigger_id:
             order.trigger_id = req.trigger_id
         if tx == TransactionType.UPDATE:
-            self._update(order, req)
+            try:
+                self._update(order, req)
+            except RiskRefusal as refusal:
+                frame = self._reject_request(order, tx, f"risk {refusal.denial}")
+                frame["riskReason"] = refusal.denial.reason.value
+                return frame
         else:
             self._delete(order, TransactionType.DELETE)
         return self.transaction(order)
@@ -251,6 +269,10 @@ class OrderSession:
                 409,
             )
         order.local_time = order.send_time = now_ns()
+        denial = self._risk(order, order.price, order.qty, new_order=True)
+        if denial is not None:
+            self._deny(order, denial)
+            return
         sent = prepared.send()
         # Replies cannot arrive before this callback returns, so registering the order
         # after the write is safe, and keeps the bookkeeping off the tick-to-trade path.
@@ -259,8 +281,50 @@ class OrderSession:
     def _insert(self, req: SendOrder) -> Order:
         order = self._new_order(req, self._validate_insert(req))
         order.local_time = order.send_time = now_ns()
+        denial = self._risk(order, order.price, order.qty, new_order=True)
+        if denial is not None:
+            self._deny(order, denial)
+            return order
         self._register(order, self.venue.insert(order))
         return order
+
+    def _risk(self, order: Order, price: int, qty: int, new_order: bool) -> RiskDenied | None:
+        """Checks an insert (or an update's new price and size) against the risk limits."""
+        if not self.risk.applies(self.session_id, order.symbol):
+            return None
+        inst = order.instrument
+        same_side = 0
+        working = 0
+        for other in self.orders.values():
+            if other.working and other.symbol == order.symbol and other is not order:
+                working += 1
+                if other.side == order.side:
+                    same_side += other.remaining_qty
+        exposure = Exposure(
+            side=order.side,
+            price=None if order.order_type == OrderType.MARKET else inst.price_grid.value(price),
+            qty=inst.qty_grid.value(qty - order.cum_qty),
+            position=self.positions.get(order.symbol, 0.0),
+            working_same_side=inst.qty_grid.value(same_side),
+            working_orders=working,
+            reference=self._reference_price(self.exchange, order.symbol),
+            contract_size=inst.contract_size,
+        )
+        try:
+            self.risk.check(self.session_id, order.symbol, exposure, new_order)
+        except RiskDenied as denial:
+            return denial
+        return None
+
+    def _deny(self, order: Order, denial: RiskDenied) -> None:
+        """An insert refused by risk: it exists only as a rejected order with the reason."""
+        order.status = OrderStatus.REJECTED
+        order.pending = Pending.NONE
+        order.message = f"risk {denial}"
+        order.risk_reason = denial.reason.value
+        self.orders[order.cl_order_id] = order
+        self.metrics.reject(self.exchange, denial.reason.value)
+        self._emit(order)
 
     def _new_order(self, req: SendOrder, fields: InsertFields) -> Order:
         cl, inst, side, order_type, tif, price, qty = fields
@@ -323,6 +387,10 @@ class OrderSession:
                 f"qty must exceed the filled quantity {inst.qty_grid.format(order.cum_qty)}", "qty"
             )
         self._check_notional(inst, price, qty)
+        denial = self._risk(order, price, qty, new_order=False)
+        if denial is not None:
+            self.metrics.reject(self.exchange, denial.reason.value)
+            raise RiskRefusal(denial)
         order.pending = Pending.UPDATE
         order.pending_price, order.pending_qty = price, qty
         order.transaction_type = TransactionType.UPDATE
@@ -607,7 +675,7 @@ class OrderSession:
         self.metrics.reject(self.exchange, _reason(message))
         self._emit(order)
 
-    def _reject_request(self, order: Order, tx: TransactionType, message: str) -> None:
+    def _reject_request(self, order: Order, tx: TransactionType, message: str) -> dict[str, object]:
         """A refused update/delete: the request is rejected, the order stays as it was."""
         self.metrics.reject(self.exchange, _reason(message))
         frame = self.transaction(order)
@@ -616,6 +684,7 @@ class OrderSession:
         frame["message"] = message
         self.metrics.update(self.exchange, OrderStatus.REJECTED)
         self._publish(orjson.dumps(frame))
+        return frame
 
     def publish_rejection(self, req: SendOrder, exc: ApiError) -> None:
         """Tells subscribers that a request sent on their behalf (by a trigger) was refused."""
@@ -678,6 +747,7 @@ class OrderSession:
             "side": order.side.value,
             "tradeLiquidity": fill.liquidity.value if fill and fill.liquidity else None,
             "triggerId": order.trigger_id,
+            **({"riskReason": order.risk_reason} if order.risk_reason else {}),
         }
 
     def _emit(self, order: Order, fill: Fill | None = None) -> None:

@@ -69,6 +69,8 @@ class TriggerManager:
         self.last_trade_ns = 0
         self.fired = 0
         self._tick_to_order = engine.metrics.tick_to_order.labels(self.exchange)
+        self._key = (self.exchange, self.symbol)
+        self._price_value = instrument.price_grid.value
 
     async def start(self) -> None:
         await self.feed.start()
@@ -121,34 +123,28 @@ class TriggerManager:
     def on_trade(self, trade: Trade) -> None:
         """The hot path: one public trade in, every fired trigger's orders out."""
         fired = self.index.on_trade(trade.price, trade.aggressor_side)
-        self.last_trade_ns = now_ns()
-        if fired is None:
-            return
-        for number, _ in fired:
-            trigger = self._by_number.pop(number)
-            del self.triggers[trigger.trigger_id]
-            self.fired += 1
-            log.debug(
-                "trigger %s fired at %d (%s)",
-                trigger.trigger_id,
-                trade.price,
-                "buy" if trade.aggressor_side == BUY else "sell",
-            )
-            for item in trigger.orders:
-                try:
-                    if item.prepared is not None:
-                        item.session.send_prepared(item.prepared)
-                    else:
-                        item.session.send(item.request)
-                except ApiError as exc:
-                    item.session.publish_rejection(item.request, exc)
+        if fired is not None:
+            for number, _ in fired:
+                trigger = self._by_number.pop(number)
+                del self.triggers[trigger.trigger_id]
+                for item in trigger.orders:
+                    try:
+                        if item.prepared is not None:
+                            item.session.send_prepared(item.prepared)
+                        else:
+                            item.session.send(item.request)
+                    except ApiError as exc:
+                        item.session.publish_rejection(item.request, exc)
+                self.fired += 1
+                log.debug(
+                    "trigger %s fired at %d (%s)",
+                    trigger.trigger_id,
+                    trade.price,
+                    "buy" if trade.aggressor_side == BUY else "sell",
+                )
             self._tick_to_order.observe((time.perf_counter_ns() - self.feed.frame_ns) / 1e9)
-            log.debug(
-                "trigger %s fired at %d (%s)",
-                trigger.trigger_id,
-                trade.price,
-                "buy" if trade.aggressor_side == BUY else "sell",
-            )
+        self.last_trade_ns = now_ns()
+        self.engine.last_price[self._key] = self._price_value(trade.price)
 
 
 class TriggerManagers:

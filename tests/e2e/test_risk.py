@@ -1,0 +1,149 @@
+"""Pre-trade risk and the kill switch, end to end: denials are typed rejected updates."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from tests.e2e.conftest import Market, assert_matches_venue, start_session
+from tests.harness import Api
+
+
+@pytest.fixture
+def spot(api: Api, sim: dict[str, Any]) -> Any:
+    m = start_session(api, sim, "binance-spot", f"risk-{uuid.uuid4().hex[:8]}")
+    bid, ask = m.best()
+    m.ref_mid = (bid + ask) / 2
+    yield m
+    api.post("/killSwitch", {"active": False})
+    m.send(transactionType="pull")
+
+
+def _limits(m: Market, **limits: Any) -> Any:
+    return m.api.post("/setRiskLimits", {"sessionId": m.session_id, **limits})
+
+
+def _buy(m: Market, ticks_below: int = 300, qty: float = 0.001, **over: Any):
+    body = dict(
+        clOrderId=m.cl(),
+        transactionType="insert",
+        side="buy",
+        price=m.price(m.ref_mid - ticks_below * m.tick),
+        qty=qty,
+    )
+    body.update(over)
+    return m.send(**body)
+
+
+def _denied(ws, cl: str, reason: str) -> dict:
+    frame = ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "rejected")
+    assert frame["riskReason"] == reason, frame
+    assert reason in frame["message"]
+    return frame
+
+
+def test_quantity_and_notional_limits_deny_with_typed_reasons(spot: Market):
+    ws = spot.stream()
+    assert _limits(spot, maxOrderQty=0.002, maxOrderNotional=100)[0] == 200
+    code, body = _buy(spot, qty=0.003)
+    assert code == 200 and body["orderStatus"] == "rejected"
+    _denied(ws, body["clOrderId"], "QuantityAboveMaximum")
+    code, body = _buy(spot, qty=0.002)  # ~60 USDT: within both limits
+    ws.wait(lambda f: f.get("clOrderId") == body["clOrderId"] and f["orderStatus"] == "new")
+    _limits(spot, maxOrderNotional=10)
+    code, body = _buy(spot, qty=0.001)  # ~30 USDT > 10
+    _denied(ws, body["clOrderId"], "NotionalAboveMaximum")
+    assert_matches_venue(spot)  # the denied orders never reached the venue
+    ws.close()
+
+
+def test_price_band_around_the_last_trade(spot: Market):
+    ws = spot.stream()
+    code, body = spot.api.post(
+        "/setRiskLimits",
+        {"sessionId": spot.session_id, "symbol": spot.symbol, "priceBandPercent": 1},
+    )
+    assert code == 200, body
+    spot.trade("buy", float(spot.ref_mid), 0.001)  # gives the band its reference
+    time.sleep(0.3)
+    inside = _buy(spot, ticks_below=100)[1]  # 1 USDT below: inside 1%
+    ws.wait(lambda f: f.get("clOrderId") == inside["clOrderId"] and f["orderStatus"] == "new")
+    outside = _buy(spot, ticks_below=100_000)[1]  # 1000 USDT below: outside
+    _denied(ws, outside["clOrderId"], "PriceOutsideBand")
+    # An update that would leave the band is refused; the order stays as it was.
+    code, frame = spot.send(
+        clOrderId=inside["clOrderId"],
+        transactionType="update",
+        price=spot.price(spot.ref_mid - 100_000 * spot.tick),
+    )
+    assert frame["orderStatus"] == "rejected" and frame["riskReason"] == "PriceOutsideBand"
+    _, working = spot.api.get("/orders", sessionId=spot.session_id)
+    assert [o["orderStatus"] for o in working] == ["new"]
+    ws.close()
+
+
+def test_working_orders_position_and_rate_limits(spot: Market):
+    ws = spot.stream()
+    _limits(spot, maxWorkingOrders=2)
+    ids = [_buy(spot, ticks_below=300 + i)[1]["clOrderId"] for i in range(3)]
+    for cl in ids[:2]:
+        ws.wait(lambda f, c=cl: f.get("clOrderId") == c and f["orderStatus"] == "new")
+    _denied(ws, ids[2], "TooManyWorkingOrders")
+    spot.send(transactionType="pull")
+    _limits(spot, maxWorkingOrders=100, maxPosition=0.0025)
+    a = _buy(spot, qty=0.002)[1]["clOrderId"]
+    ws.wait(lambda f: f.get("clOrderId") == a and f["orderStatus"] == "new")
+    b = _buy(spot, qty=0.001)[1]["clOrderId"]  # 0.002 working + 0.001 > 0.0025
+    _denied(ws, b, "PositionLimitExceeded")
+    spot.send(transactionType="pull")
+    _limits(spot, maxPosition=1, maxOrdersPerSecond=3)
+    results = [_buy(spot, ticks_below=400 + i)[1]["orderStatus"] for i in range(6)]
+    assert results.count("rejected") >= 3, results
+    ws.close()
+
+
+def test_kill_switch_pulls_everything_and_blocks_until_released(api: Api, sim, spot: Market):
+    other = start_session(api, sim, "binance-usdm-future", f"kill-{uuid.uuid4().hex[:8]}")
+    ws, ows = spot.stream(), other.stream()
+    mine = [_buy(spot, ticks_below=300 + i)[1]["clOrderId"] for i in range(3)]
+    bid, _ = other.best()
+    theirs = other.send(
+        clOrderId=other.cl(),
+        transactionType="insert",
+        side="buy",
+        price=other.price(bid - 300 * other.tick),
+        qty=other.qty,
+    )[1]["clOrderId"]
+    for cl in mine:
+        ws.wait(lambda f, c=cl: f.get("clOrderId") == c and f["orderStatus"] == "new")
+    ows.wait(lambda f: f.get("clOrderId") == theirs and f["orderStatus"] == "new")
+    code, body = api.post("/killSwitch", {"active": True})
+    assert code == 200 and body["active"] is True and body["pulled"] >= 4
+    for cl in mine:
+        ws.wait(lambda f, c=cl: f.get("clOrderId") == c and f["orderStatus"] == "cancelled")
+    ows.wait(lambda f: f.get("clOrderId") == theirs and f["orderStatus"] == "cancelled")
+    assert spot.venue_orders() == [] and other.venue_orders() == []
+    blocked = _buy(spot)[1]
+    assert blocked["orderStatus"] == "rejected" and blocked["riskReason"] == "KillSwitchActive"
+    assert api.get("/killSwitch") == (200, {"active": True})
+    assert api.post("/killSwitch", {"active": False})[1]["active"] is False
+    after = _buy(spot)[1]["clOrderId"]
+    ws.wait(lambda f: f.get("clOrderId") == after and f["orderStatus"] == "new")
+    ws.close()
+    ows.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"maxOrderQty": -1}, "maxOrderQty"),
+        ({"maxWorkingOrders": 1.5}, "maxWorkingOrders"),
+        ({"priceBandPercent": "1"}, "priceBandPercent"),
+        ({"symbol": "NOPE", "maxOrderQty": 1}, "symbol"),
+    ],
+)
+def test_bad_limits_are_refused(spot: Market, body, field):
+    code, reply = spot.api.post("/setRiskLimits", {"sessionId": spot.session_id, **body})
+    assert code == 400 and reply["field"] == field
