@@ -744,7 +744,14 @@ pub fn decimal_fast(b: &[u8], mut i: usize, grid: &FastGrid) -> Option<(i64, usi
                 if (x ^ 0x3030_3030_3030_3030) & zeros_mask != 0 {
                     return None;
                 }
-                v = v * POW10[scale] + swar_value(x, scale);
+                // Tick grids of 1 or 2 decimals need no word arithmetic.
+                let frac_value = match scale {
+                    0 => 0,
+                    1 => (x & 0x0F),
+                    2 => (x & 0x0F) * 10 + ((x >> 8) & 0x0F),
+                    _ => swar_value(x, scale),
+                };
+                v = v * POW10[scale] + frac_value;
                 i += 8;
                 while b.get(i) == Some(&b'0') {
                     i += 1;
@@ -769,7 +776,11 @@ pub fn decimal_fast(b: &[u8], mut i: usize, grid: &FastGrid) -> Option<(i64, usi
     if b.get(i) != Some(&b'"') {
         return None;
     }
-    let v = (v * POW10[scale - frac]) as i64;
+    let v = if frac == scale {
+        v as i64
+    } else {
+        (v * POW10[scale - frac]) as i64
+    };
     if grid.step == 1 {
         Some((v, i))
     } else if v % grid.step == 0 {

@@ -18,6 +18,8 @@ from ems.sim.binance.app import build_server
 from ems.sim.binance.auth import Credential
 from ems.sim.binance.rest import BinanceServer
 from ems.sim.binance.specs import Product
+from ems.sim.bybit.app import BybitSims
+from ems.sim.deribit.admin import DeribitSims
 from ems.sim.okx.app import OkxSims
 from ems.sim.probe import PROBE
 
@@ -113,4 +115,6 @@ def build_all(credentials: list[Credential], seed: int, market_maker: bool) -> l
     return [
         BinanceSims(credentials, seed, market_maker),
         OkxSims(credentials, seed, market_maker),
+        BybitSims(credentials, seed, market_maker),
+        DeribitSims([(c.api_key, c.secret_key) for c in credentials], seed, market_maker),
     ]

@@ -38,7 +38,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ems.sim.deribit.codec import FixFormatError, FrameReader, Message, decode, encode, utc_timestamp
+from ems.sim.deribit.codec import (
+    FixFormatError,
+    FrameReader,
+    Message,
+    decode,
+    encode,
+    utc_timestamp,
+)
 from ems.sim.deribit.venue import DeribitVenue, Order, RejectError, text
 from ems.sim.matching import Side
 
@@ -139,7 +146,9 @@ class SessionState:
             if gap_start is not None:
                 self._gap_fill(gap_start, seq)
                 gap_start = None
-            self.conn.write(self._frame(stored.msg_type, seq, now, stored.fields, stored.sending_time))
+            self.conn.write(
+                self._frame(stored.msg_type, seq, now, stored.fields, stored.sending_time)
+            )
         if gap_start is not None:
             self._gap_fill(gap_start, last + 1)
 
@@ -225,8 +234,10 @@ class FixAcceptor:
         for state in self.sessions.values():
             for req_id, symbols in state.md_subscriptions.items():
                 if symbol in symbols:
-                    state.send("X", [(262, req_id), (55, symbol), (268, "1"), (279, "0")]
-                               + _trade_entry(trade))  # fmt: skip
+                    state.send(
+                        "X",
+                        [(262, req_id), (55, symbol), (268, "1"), (279, "0"), *_trade_entry(trade)],
+                    )
 
 
 def _trade_entry(trade: dict[str, Any]) -> list[tuple[int, str]]:
@@ -379,13 +390,28 @@ class FixConnection(asyncio.Protocol):
         elif kind in APP_TYPES:
             missing = next((t for t in REQUIRED[kind] if not msg.has(t)), None)
             if missing is not None:
-                state.send("3", [(45, str(msg.seq)), (371, str(missing)), (372, kind),
-                                 (373, "1"), (58, f"Required tag missing: {missing}")])  # fmt: skip
+                state.send(
+                    "3",
+                    [
+                        (45, str(msg.seq)),
+                        (371, str(missing)),
+                        (372, kind),
+                        (373, "1"),
+                        (58, f"Required tag missing: {missing}"),
+                    ],
+                )
                 return
             APP_HANDLERS[kind](self, state, msg)
         else:
-            state.send("j", [(45, str(msg.seq)), (372, kind), (380, "3"),
-                             (58, f"Unsupported message type {kind}")])  # fmt: skip
+            state.send(
+                "j",
+                [
+                    (45, str(msg.seq)),
+                    (372, kind),
+                    (380, "3"),
+                    (58, f"Unsupported message type {kind}"),
+                ],
+            )
 
     def _logon(self, msg: Message) -> None:
         sender = msg.get(49) or ""
@@ -393,14 +419,34 @@ class FixConnection(asyncio.Protocol):
         refusal = self._check_logon(msg, sender, api_key)
         if refusal is not None:
             log.info("logon refused for %s: %s", sender, refusal)
-            self.write(encode([(35, "5"), (49, SERVER_COMP_ID), (56, sender or "?"), (34, "1"),
-                               (52, utc_timestamp()), (58, refusal)]))  # fmt: skip
+            self.write(
+                encode(
+                    [
+                        (35, "5"),
+                        (49, SERVER_COMP_ID),
+                        (56, sender or "?"),
+                        (34, "1"),
+                        (52, utc_timestamp()),
+                        (58, refusal),
+                    ]
+                )
+            )
             self._close_soon()
             return
         state = self.acceptor.state_for(sender, api_key)
         if state.conn is not None and state.conn is not self:
-            self.write(encode([(35, "5"), (49, SERVER_COMP_ID), (56, sender), (34, "1"),
-                               (52, utc_timestamp()), (58, "session already logged on")]))  # fmt: skip
+            self.write(
+                encode(
+                    [
+                        (35, "5"),
+                        (49, SERVER_COMP_ID),
+                        (56, sender),
+                        (34, "1"),
+                        (52, utc_timestamp()),
+                        (58, "session already logged on"),
+                    ]
+                )
+            )
             self._close_soon()
             return
         raw = msg.get(96) or ""
@@ -524,11 +570,23 @@ def _on_new_order(conn: FixConnection, state: SessionState, msg: Message) -> Non
             msg.get(100010),
         )
     except RejectError as exc:
-        state.send("8", [
-            (41, cl), (17, conn.acceptor.next_report_id()), (150, "8"), (39, "8"),
-            (55, msg.get(55) or "?"), (54, msg.get(54) or "1"), (38, msg.get(38) or "0"),
-            (151, "0"), (14, "0"), (60, utc_timestamp()), (103, str(exc.reason)), (58, exc.text),
-        ])  # fmt: skip
+        state.send(
+            "8",
+            [
+                (41, cl),
+                (17, conn.acceptor.next_report_id()),
+                (150, "8"),
+                (39, "8"),
+                (55, msg.get(55) or "?"),
+                (54, msg.get(54) or "1"),
+                (38, msg.get(38) or "0"),
+                (151, "0"),
+                (14, "0"),
+                (60, utc_timestamp()),
+                (103, str(exc.reason)),
+                (58, exc.text),
+            ],
+        )
 
 
 def _target(conn: FixConnection, state: SessionState, msg: Message) -> Order:
@@ -548,8 +606,16 @@ def _cancel_reject(state: SessionState, msg: Message, response_to: str, exc: Rej
 
 def _on_cancel(conn: FixConnection, state: SessionState, msg: Message) -> None:
     if not msg.has(41) and not msg.has(11) and not msg.has(100010):
-        state.send("3", [(45, str(msg.seq)), (371, "41"), (372, "F"), (373, "1"),
-                         (58, "OrigClOrdID (41), ClOrdID (11) or DeribitLabel is required")])  # fmt: skip
+        state.send(
+            "3",
+            [
+                (45, str(msg.seq)),
+                (371, "41"),
+                (372, "F"),
+                (373, "1"),
+                (58, "OrigClOrdID (41), ClOrdID (11) or DeribitLabel is required"),
+            ],
+        )
         return
     try:
         order = _target(conn, state, msg)
@@ -594,16 +660,32 @@ def _on_mass_status(conn: FixConnection, state: SessionState, msg: Message) -> N
         found = venue.orders.get(int(req_id)) if req_id.isdigit() else None
         orders = [found] if found is not None and found.api_key == state.api_key else []
     elif msg.get(9014) == "1":
-        orders = [o for o in venue.orders.values()
-                  if o.api_key == state.api_key and o.cl_ord_id == req_id
-                  and (not msg.has(55) or o.symbol == msg.get(55))]  # fmt: skip
+        orders = [
+            o
+            for o in venue.orders.values()
+            if o.api_key == state.api_key
+            and o.cl_ord_id == req_id
+            and (not msg.has(55) or o.symbol == msg.get(55))
+        ]
     else:
         orders = venue.open_orders(state.api_key, msg.get(55))
     head = [(584, req_id), (585, kind or "7"), (911, str(len(orders)))]
     if not orders:
-        state.send("8", [*head, (912, "Y"), (150, "I"), (39, "8"), (103, "5"),
-                         (55, msg.get(55) or "NONE"), (54, "1"), (151, "0"), (14, "0"),
-                         (58, "order_not_found")])  # fmt: skip
+        state.send(
+            "8",
+            [
+                *head,
+                (912, "Y"),
+                (150, "I"),
+                (39, "8"),
+                (103, "5"),
+                (55, msg.get(55) or "NONE"),
+                (54, "1"),
+                (151, "0"),
+                (14, "0"),
+                (58, "order_not_found"),
+            ],
+        )
         return
     for i, order in enumerate(orders):
         last = [(912, "Y")] if i == len(orders) - 1 else []
@@ -632,8 +714,17 @@ def _on_positions(conn: FixConnection, state: SessionState, msg: Message) -> Non
             (54, "1" if amt >= 0 else "2"),
             (730, text(pos.entry)),
         ]
-    state.send("AP", [(721, conn.acceptor.next_report_id()), (710, msg.get(710) or ""),
-                      (724, "0"), (728, "0"), (702, str(count)), *group])  # fmt: skip
+    state.send(
+        "AP",
+        [
+            (721, conn.acceptor.next_report_id()),
+            (710, msg.get(710) or ""),
+            (724, "0"),
+            (728, "0"),
+            (702, str(count)),
+            *group,
+        ],
+    )
 
 
 def _on_security_list(conn: FixConnection, state: SessionState, msg: Message) -> None:
@@ -645,13 +736,28 @@ def _on_security_list(conn: FixConnection, state: SessionState, msg: Message) ->
     group: list[tuple[int, str]] = []
     for s in specs:
         group += [
-            (55, s.symbol), (107, f"{s.currency} perpetual"), (167, "FUT"), (15, s.currency),
-            (120, s.currency), (969, text(s.tick)), (562, text(s.min_qty)),
-            (231, text(s.contract_size)), (1079, "00:00:00"),
-        ]  # fmt: skip
-    state.send("y", [(320, msg.get(320) or ""), (322, conn.acceptor.next_report_id()),
-                     (560, "0"), (393, str(len(specs))), (893, "Y"), (146, str(len(specs))),
-                     *group])  # fmt: skip
+            (55, s.symbol),
+            (107, f"{s.currency} perpetual"),
+            (167, "FUT"),
+            (15, s.currency),
+            (120, s.currency),
+            (969, text(s.tick)),
+            (562, text(s.min_qty)),
+            (231, text(s.contract_size)),
+            (1079, "00:00:00"),
+        ]
+    state.send(
+        "y",
+        [
+            (320, msg.get(320) or ""),
+            (322, conn.acceptor.next_report_id()),
+            (560, "0"),
+            (393, str(len(specs))),
+            (893, "Y"),
+            (146, str(len(specs))),
+            *group,
+        ],
+    )
 
 
 def _on_market_data(conn: FixConnection, state: SessionState, msg: Message) -> None:
@@ -668,8 +774,9 @@ def _on_market_data(conn: FixConnection, state: SessionState, msg: Message) -> N
         state.send("Y", [(262, req_id), (281, "0"), (58, f"unknown symbol {unknown or '(none)'}")])
         return
     if kind == "1" and entry_types - {"2"}:
-        state.send("Y", [(262, req_id), (281, "8"),
-                         (58, "the simulator streams trades (269=2) only")])  # fmt: skip
+        state.send(
+            "Y", [(262, req_id), (281, "8"), (58, "the simulator streams trades (269=2) only")]
+        )
         return
     for symbol in symbols:
         entries: list[tuple[int, str]] = []

@@ -45,14 +45,26 @@ class InstrumentSpec:
 
 INSTRUMENTS = (
     InstrumentSpec(
-        "BTC-PERPETUAL", "BTC", Decimal("0.5"), Decimal(10), Decimal(1),
-        Decimal(30000), Decimal("1.0"), Decimal(500),
+        "BTC-PERPETUAL",
+        "BTC",
+        Decimal("0.5"),
+        Decimal(10),
+        Decimal(1),
+        Decimal(30000),
+        Decimal("1.0"),
+        Decimal(500),
     ),
     InstrumentSpec(
-        "ETH-PERPETUAL", "ETH", Decimal("0.05"), Decimal(1), Decimal(1),
-        Decimal(2000), Decimal("0.1"), Decimal(2000),
+        "ETH-PERPETUAL",
+        "ETH",
+        Decimal("0.05"),
+        Decimal(1),
+        Decimal(1),
+        Decimal(2000),
+        Decimal("0.1"),
+        Decimal(2000),
     ),
-)  # fmt: skip
+)
 
 START_BALANCE = {"BTC": Decimal(10), "ETH": Decimal(100)}
 
@@ -295,9 +307,11 @@ class DeribitVenue:
         post_only = "6" in flags
         if post_only and ord_type == "1":
             raise RejectError("post_only is not allowed for market orders", 99)
-        if any(o.cl_ord_id == cl_ord_id and o.api_key == api_key and o.is_open for o in
-               self.orders.values()):
-            raise RejectError("duplicate ClOrdID of an open order", 6)  # fmt: skip
+        if any(
+            o.cl_ord_id == cl_ord_id and o.api_key == api_key and o.is_open
+            for o in self.orders.values()
+        ):
+            raise RejectError("duplicate ClOrdID of an open order", 6)
         ts = now_ms()
         order = Order(
             order_id=next(self._ids),
@@ -389,9 +403,7 @@ class DeribitVenue:
             realized = self._position(order.api_key, spec.symbol).apply_fill(
                 signed, price, spec.contract_size
             )
-            account.balances[spec.currency] = (
-                account.balances.get(spec.currency, ZERO) + realized
-            )
+            account.balances[spec.currency] = account.balances.get(spec.currency, ZERO) + realized
         self.emit(order, self.report(order, "F", "trade", (price, qty, trade_id, maker)))
 
     def _position(self, api_key: str, symbol: str) -> Position:
@@ -399,9 +411,14 @@ class DeribitVenue:
         return account.positions.setdefault(symbol, Position())
 
     def _publish_trade(
-        self, spec: InstrumentSpec, price: Decimal, qty: Decimal, aggressor: Side, trade_id: str,
+        self,
+        spec: InstrumentSpec,
+        price: Decimal,
+        qty: Decimal,
+        aggressor: Side,
+        trade_id: str,
         ts: int,
-    ) -> None:  # fmt: skip
+    ) -> None:
         trade = {
             "trade_id": trade_id,
             "timestamp": ts,
@@ -423,9 +440,21 @@ class DeribitVenue:
         order.status = "4"
         order.changes += 1
         order.updated = now_ms()
-        self.emit(order, [(37, str(order.order_id)), (11, order.server_cl), (41, order.cl_ord_id),
-                          (150, "4"), (39, "4"), (55, order.symbol), (58, "success")])  # fmt: skip
-        self.emit(order, self.report(order, "4", reason if reason != "cancelled" else "notification"))
+        self.emit(
+            order,
+            [
+                (37, str(order.order_id)),
+                (11, order.server_cl),
+                (41, order.cl_ord_id),
+                (150, "4"),
+                (39, "4"),
+                (55, order.symbol),
+                (58, "success"),
+            ],
+        )
+        self.emit(
+            order, self.report(order, "4", reason if reason != "cancelled" else "notification")
+        )
 
     def replace(self, order: Order, qty_text: str | None, price_text: str | None) -> None:
         """OrderCancelReplaceRequest: new price and/or quantity (Deribit edits in place).
@@ -490,9 +519,10 @@ class DeribitVenue:
     def cancel_session_orders(self, api_key: str, session: str) -> int:
         """Cancel-on-disconnect: every open order this FIX session placed."""
         victims = [
-            o for o in self.orders.values() if o.api_key == api_key and o.session == session
-            and o.is_open
-        ]  # fmt: skip
+            o
+            for o in self.orders.values()
+            if o.api_key == api_key and o.session == session and o.is_open
+        ]
         for order in victims:
             self.cancel(order, "cancel_on_disconnect")
         return len(victims)
@@ -516,7 +546,7 @@ class DeribitVenue:
         book = self.books[spec.symbol]
         fills = book.match(side, qty, price)
         ts = now_ms()
-        out = []
+        out: list[dict[str, Any]] = []
         for fill in fills:
             trade_id = f"{spec.currency}-{next(self._trade_ids)}"
             maker = self.orders.get(fill.maker.order_id)
@@ -524,15 +554,28 @@ class DeribitVenue:
                 self._fill(spec, maker, fill.price, fill.qty, trade_id, True, ts)
             self._publish_trade(spec, fill.price, fill.qty, side, trade_id, ts)
             owner = fill.maker.owner
-            out.append({"tradeId": trade_id, "price": text(fill.price), "qty": text(fill.qty),
-                        "orderId": str(fill.maker.order_id),
-                        "owner": "mm" if owner == MM_OWNER else owner})  # fmt: skip
+            out.append(
+                {
+                    "tradeId": trade_id,
+                    "price": text(fill.price),
+                    "qty": text(fill.qty),
+                    "orderId": str(fill.maker.order_id),
+                    "owner": "mm" if owner == MM_OWNER else owner,
+                }
+            )
         rest = qty - sum((f.qty for f in fills), ZERO)
         if rest > ZERO:
             trade_id = f"{spec.currency}-{next(self._trade_ids)}"
             self._publish_trade(spec, price, rest, side, trade_id, ts)
-            out.append({"tradeId": trade_id, "price": text(price), "qty": text(rest),
-                        "orderId": None, "owner": None})  # fmt: skip
+            out.append(
+                {
+                    "tradeId": trade_id,
+                    "price": text(price),
+                    "qty": text(rest),
+                    "orderId": None,
+                    "owner": None,
+                }
+            )
         self.mm.replenish(book)
         return {"symbol": spec.symbol, "side": side.value, "fills": out}
 
@@ -561,8 +604,12 @@ class DeribitVenue:
         """An order in the JSON-RPC order format (amounts in USD, plus contracts)."""
         spec = self.specs[order.symbol]
         state = {"0": "open", "1": "open", "2": "filled", "4": "cancelled", "8": "rejected"}
-        tif = {"0": "good_til_day", "1": "good_til_cancelled", "3": "immediate_or_cancel",
-               "4": "fill_or_kill"}  # fmt: skip
+        tif = {
+            "0": "good_til_day",
+            "1": "good_til_cancelled",
+            "3": "immediate_or_cancel",
+            "4": "fill_or_kill",
+        }
         return {
             "order_id": str(order.order_id),
             "cl_ord_id": order.cl_ord_id,
@@ -592,14 +639,16 @@ class DeribitVenue:
         positions = []
         for symbol, pos in account.positions.items():
             spec = self.specs[symbol]
-            positions.append({
-                "instrument_name": symbol,
-                "direction": "buy" if pos.amt > 0 else "sell" if pos.amt < 0 else "zero",
-                "size": text(pos.amt * spec.contract_size),
-                "contracts": text(pos.amt),
-                "average_price": text(pos.entry),
-                "realized_profit_loss": text(pos.realized),
-            })  # fmt: skip
+            positions.append(
+                {
+                    "instrument_name": symbol,
+                    "direction": "buy" if pos.amt > 0 else "sell" if pos.amt < 0 else "zero",
+                    "size": text(pos.amt * spec.contract_size),
+                    "contracts": text(pos.amt),
+                    "average_price": text(pos.entry),
+                    "realized_profit_loss": text(pos.realized),
+                }
+            )
         return {
             "balances": {c: text(v) for c, v in account.balances.items()},
             "positions": positions,
