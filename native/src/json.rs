@@ -747,7 +747,7 @@ pub fn decimal_fast(b: &[u8], mut i: usize, grid: &FastGrid) -> Option<(i64, usi
                 // Tick grids of 1 or 2 decimals need no word arithmetic.
                 let frac_value = match scale {
                     0 => 0,
-                    1 => (x & 0x0F),
+                    1 => x & 0x0F,
                     2 => (x & 0x0F) * 10 + ((x >> 8) & 0x0F),
                     _ => swar_value(x, scale),
                 };
