@@ -102,6 +102,12 @@ async def start_order_handler(request: web.Request) -> web.Response:
         local_address=local,
         testnet=engine.testnet,
         use_margin=parse.boolean(data, "useMargin"),
+        cancel_on_disconnect=(
+            None
+            if data.get("cancelOnDisconnect") is None
+            else parse.boolean(data, "cancelOnDisconnect")
+        ),
+        session_id=session_id,
     )
     session = await engine.start_session(session_id, params)
     return _json(

@@ -78,6 +78,11 @@ def _schemas() -> dict[str, Any]:
                 "wsUrl": {"type": "string", "description": "WebSocket (or FIX) base URL"},
                 "interface": {"type": "string", "description": "Local interface, e.g. eth0:1"},
                 "useMargin": {"type": "boolean"},
+                "cancelOnDisconnect": {
+                    "type": "boolean",
+                    "description": "Deribit: cancel this session's orders when its FIX "
+                    "connection ends (absent: the account's setting)",
+                },
             },
         },
         "session": {

@@ -13,6 +13,8 @@ from ems.errors import ApiError
 from ems.venues.base import VenueSession
 from ems.venues.binance.products import PRODUCTS as BINANCE_PRODUCTS
 from ems.venues.binance.session import BinanceSession, ReplaceListener
+from ems.venues.deribit.products import FIX_TESTNET_URL, FIX_URL, parse_endpoint
+from ems.venues.deribit.session import DeribitSession
 from ems.venues.okx.products import hosts as okx_hosts
 from ems.venues.okx.session import OkxSession
 
@@ -28,6 +30,9 @@ class VenueParams:
     local_address: str | None
     testnet: bool
     use_margin: bool
+    cancel_on_disconnect: bool | None = None
+    """Deribit: CancelOnDisconnect on the FIX Logon (None: the account's default)."""
+    session_id: str = ""
 
 
 Factory = Callable[[VenueParams, ReplaceListener], VenueSession]
@@ -58,9 +63,23 @@ def _okx(params: VenueParams, listener: ReplaceListener) -> VenueSession:
     )
 
 
+def _deribit(params: VenueParams, listener: ReplaceListener) -> VenueSession:
+    url = params.ws_url or (FIX_TESTNET_URL if params.testnet else FIX_URL)
+    return DeribitSession(
+        session_id=params.session_id or params.api_key,
+        api_key=params.api_key,
+        secret=params.secret,
+        endpoint=parse_endpoint(url),
+        listener=listener,
+        local_address=params.local_address,
+        cancel_on_disconnect=params.cancel_on_disconnect,
+    )
+
+
 FACTORIES: dict[str, Factory] = {
     **dict.fromkeys(BINANCE_PRODUCTS, _binance),
     "okx": _okx,
+    "deribit": _deribit,
 }
 
 

@@ -36,7 +36,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from ems.sim.deribit.codec import (
     FixFormatError,
@@ -271,8 +271,8 @@ class FixConnection(asyncio.Protocol):
 
     # ----------------------------------------------------------------- transport
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = cast(asyncio.Transport, transport)
         self.acceptor.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -712,7 +712,7 @@ def _on_positions(conn: FixConnection, state: SessionState, msg: Message) -> Non
             (854, "1"),
             (231, text(spec.contract_size)),
             (54, "1" if amt >= 0 else "2"),
-            (730, text(pos.entry)),
+            (730, text(pos.entry.quantize(Decimal("0.00000001")))),
         ]
     state.send(
         "AP",

@@ -645,7 +645,7 @@ class DeribitVenue:
                     "direction": "buy" if pos.amt > 0 else "sell" if pos.amt < 0 else "zero",
                     "size": text(pos.amt * spec.contract_size),
                     "contracts": text(pos.amt),
-                    "average_price": text(pos.entry),
+                    "average_price": text(pos.entry.quantize(Decimal("0.00000001"))),
                     "realized_profit_loss": text(pos.realized),
                 }
             )

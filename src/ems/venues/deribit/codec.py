@@ -74,11 +74,25 @@ def execution_report(msg: FixMessage) -> ExecutionReport:
     """An ExecutionReport (8). The client's ClOrdID is in OrigClOrdID (41): Deribit puts
     its own id in ClOrdID (11). Fills arrive one per report (ReportFillsAsExecReports)."""
     (
-        order_id, orig_cl, status, exec_type, symbol, side, qty, price, cum, last_px,
-        last_qty, trade_id, liquidity, tif, ord_type, text, when, avg_px,
-    ) = msg.get_many(
-        [37, 41, 39, 150, 55, 54, 38, 44, 14, 31, 32, 880, 851, 59, 40, 58, 60, 6]
-    )  # fmt: skip
+        order_id,
+        orig_cl,
+        status,
+        exec_type,
+        symbol,
+        side,
+        qty,
+        price,
+        cum,
+        last_px,
+        last_qty,
+        trade_id,
+        liquidity,
+        tif,
+        ord_type,
+        text,
+        when,
+        avg_px,
+    ) = msg.get_many([37, 41, 39, 150, 55, 54, 38, 44, 14, 31, 32, 880, 851, 59, 40, 58, 60, 6])
     state = STATUS.get(status or b"", OrderStatus.NEW)
     if state == OrderStatus.CANCELLED and (tif in _IMMEDIATE or ord_type == b"1"):
         # An ioc/fok/market remainder is ended by the venue, not by a cancel request.

@@ -13,18 +13,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from typing import cast
 
 import orjson
-from picows import WSMsgType, ws_connect
+from picows import WSMsgType
 
 from ems._core import FixMessage, OffGridError, Trade
 from ems.venues.base import Instrument
 from ems.venues.deribit import codec
 from ems.venues.deribit.fixsession import FixInitiator, NotReady, SeqFile
 from ems.venues.deribit.products import TARGET_COMP_ID, Endpoint
-from ems.venues.feed import Feed, _Listener
+from ems.venues.feed import Feed
 
 log = logging.getLogger("ems.deribit.feed")
 
@@ -99,6 +100,7 @@ class FixTradeFeed(Feed):
 
     def on_incremental(self, msg: FixMessage) -> None:
         """Each new trade entry (279=0, 269=2) of an incremental refresh."""
+        self.frame_ns = time.perf_counter_ns()
         inst = self.instrument
         for entry in msg.group(268, TRADE_ENTRY):
             values = dict(entry)
@@ -127,23 +129,17 @@ class FixTradeFeed(Feed):
 class JsonRpcTradeFeed(Feed):
     """Trades of one instrument over Deribit's JSON-RPC WebSocket (`trades.X.raw`)."""
 
-    def __init__(
-        self, url: str, instrument: Instrument, on_trade: Callable[[Trade], None]
-    ) -> None:
-        super().__init__(url, self._on_frame_bytes, name=f"deribit:{instrument.symbol} rpc")
+    def __init__(self, url: str, instrument: Instrument, on_trade: Callable[[Trade], None]) -> None:
+        super().__init__(
+            url, self._on_frame_bytes, self._subscribe, name=f"deribit:{instrument.symbol} rpc"
+        )
         self.instrument = instrument
         self._on_trade = on_trade
         self._channel = f"trades.{instrument.symbol}.raw"
 
-    async def _connect(self) -> None:
-        self._transport, _ = await ws_connect(
-            lambda: _Listener(self._on_frame),
-            self.url,
-            enable_auto_ping=True,
-            auto_ping_idle_timeout=30,
-            auto_ping_reply_timeout=10,
-        )
-        self.connects += 1
+    def _subscribe(self) -> None:
+        # Runs right after every (re)connect, before any frame is read.
+        assert self._transport is not None
         request = {
             "jsonrpc": "2.0",
             "id": self.connects,

@@ -42,11 +42,18 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import orjson
 
-from ems._core import DecodeError, FixMessage, FixSession, fix_decode, fix_frame_length, sha256_base64
+from ems._core import (
+    DecodeError,
+    FixMessage,
+    FixSession,
+    fix_decode,
+    fix_frame_length,
+    sha256_base64,
+)
 from ems.errors import VenueError
 
 log = logging.getLogger("ems.deribit.fix")
@@ -156,8 +163,8 @@ class _Conn(asyncio.Protocol):
         self._buf = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():
@@ -295,7 +302,7 @@ class FixInitiator:
         while not self._stopping:
             conn = self._conn
             if conn is not None:
-                await conn.closed
+                await asyncio.shield(conn.closed)
             if self._stopping:
                 return
             await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
@@ -339,8 +346,12 @@ class FixInitiator:
             except _SeqTooLow as exc:
                 # The venue expects a higher number than ours (our file was lost or
                 # stale): adopt it and log on again on a fresh connection.
-                log.warning("%s: venue expects MsgSeqNum %d, we had %d; adopting it",
-                            self.name, exc.expected, self.next_out)  # fmt: skip
+                log.warning(
+                    "%s: venue expects MsgSeqNum %d, we had %d; adopting it",
+                    self.name,
+                    exc.expected,
+                    self.next_out,
+                )
                 self.next_out = exc.expected
                 self.seq_file.reserve(self.next_out, self.next_in)
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -487,8 +498,13 @@ class FixInitiator:
         self.logged_on = True
         if msg.get(141) == b"Y" or seq < self.next_in:
             if seq < self.next_in and msg.get(141) != b"Y":
-                log.warning("%s: venue's MsgSeqNum %d is below the expected %d: the venue "
-                            "reset its side; following it", self.name, seq, self.next_in)  # fmt: skip
+                log.warning(
+                    "%s: venue's MsgSeqNum %d is below the expected %d: the venue "
+                    "reset its side; following it",
+                    self.name,
+                    seq,
+                    self.next_in,
+                )
             self.next_in = seq + 1
         elif seq == self.next_in:
             self.next_in = seq + 1
@@ -512,8 +528,12 @@ class FixInitiator:
     def _reset_to(self, msg: FixMessage) -> None:
         new_seq = msg.get_int(36) or 0
         if new_seq < self.next_in:
-            log.error("%s: SequenceReset to %d below expected %d ignored",
-                      self.name, new_seq, self.next_in)  # fmt: skip
+            log.error(
+                "%s: SequenceReset to %d below expected %d ignored",
+                self.name,
+                new_seq,
+                self.next_in,
+            )
             return
         self.next_in = new_seq
 
@@ -531,7 +551,7 @@ class FixInitiator:
                     waiter.set_result(None)
         elif kind == "1":
             with contextlib.suppress(NotReady):
-                self._send_session("0", [(112, msg.get(112) or b"")])
+                self._send_session("0", [(112, msg.get_str(112) or "")])
         elif kind == "2":
             self._on_resend_request(msg)
         elif kind == "4":
@@ -596,8 +616,9 @@ class FixInitiator:
     def _gap_fill(self, conn: _Conn, seq: int, new_seq: int) -> None:
         assert conn.transport is not None
         conn.transport.write(
-            self.encoder.encode("4", seq, [(43, "Y"), (122, _now_text()), (123, "Y"),
-                                           (36, new_seq)])  # fmt: skip
+            self.encoder.encode(
+                "4", seq, [(43, "Y"), (122, _now_text()), (123, "Y"), (36, new_seq)]
+            )
         )
 
     def _possdup(self, raw: bytes, seq: int) -> bytes:

@@ -49,8 +49,9 @@ def parse_endpoint(url: str) -> Endpoint:
     if not sep:
         scheme, rest = "tcp", url
     if scheme not in ("tcp", "ssl"):
-        raise ApiError("wsUrl for deribit must be host:port, tcp://host:port or ssl://host:port",
-                       "wsUrl")  # fmt: skip
+        raise ApiError(
+            "wsUrl for deribit must be host:port, tcp://host:port or ssl://host:port", "wsUrl"
+        )
     host, colon, port_text = rest.rpartition(":")
     if not colon or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ApiError(f"wsUrl {url!r} must name a host and a port (host:port)", "wsUrl")

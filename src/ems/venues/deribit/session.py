@@ -234,9 +234,7 @@ class DeribitSession(VenueSession):
         return True
 
     @staticmethod
-    def _settle(
-        pending: dict[str, asyncio.Future[None]], key: str, exc: Exception | None
-    ) -> None:
+    def _settle(pending: dict[str, asyncio.Future[None]], key: str, exc: Exception | None) -> None:
         future = pending.pop(key, None)
         if future is None or future.done():
             return
@@ -292,7 +290,8 @@ class DeribitSession(VenueSession):
         except NotReady as exc:
             self._requests.pop(key, None)
             raise VenueUnknownOutcome(str(exc)) from None
-        return await self._wait(future, key, self._requests)
+        reply: FixMessage = await self._wait(future, key, self._requests)
+        return reply
 
     @staticmethod
     async def _wait(future: asyncio.Future[Any], key: str, pending: dict[str, Any]) -> Any:
@@ -410,4 +409,3 @@ class DeribitSession(VenueSession):
             on_trade=on_trade,
             local_address=self._local_address,
         )
-
