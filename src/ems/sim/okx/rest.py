@@ -29,8 +29,10 @@ Admin API (not signed, JSON in and out, on the same port):
     HTTP: ``{"path": "/api/v5/trade/order", "method": "POST", "count": 1, "status": 503,
     "delayMs": 0, "apply": true, "code": "50001", "msg": "..."}`` as in the Binance
     simulator (429 gets code 50011 and ``Retry-After``).
-    WebSocket: ``{"disconnect": "private"|"public"|"business"|"all", "apiKey": K}`` closes
-    those connections (private ones of that account, or of all accounts);
+    WebSocket: ``{"disconnect": "private"|"public"|"business"|"all", "apiKey": K,
+    "refuseMs": 0}`` drops those connections (private ones of that account, or of all
+    accounts) and, with ``refuseMs``, answers new connections on those paths with HTTP
+    503 for that long;
     ``{"dropPrivate": {"apiKey": K, "afterItems": N}}`` closes the account's private
     connection right after the N-th order item of its following order operations has
     been processed (the rest of that batch is not processed and nothing is answered);

@@ -132,6 +132,7 @@ class OkxWebSockets:
         self._user_sinks: dict[Connection, Callable[[dict[str, Any]], None]] = {}
         self._subs: dict[tuple[str, str], set[Connection]] = {}
         self._drop_after: dict[str, int] = {}
+        self._refuse_until: dict[str, float] = {}
         self.ops: dict[str, dict[str, int]] = {}
         self.items: dict[str, dict[str, int]] = {}
         self.logins: dict[str, int] = {}
@@ -168,6 +169,7 @@ class OkxWebSockets:
         """Arms or fires a WebSocket fault (see :mod:`ems.sim.okx.rest`)."""
         if spec.get("clear"):
             self._drop_after.clear()
+            self._refuse_until.clear()
             self.users.clear_faults()
             return {"armed": []}
         if "disconnect" in spec:
@@ -183,6 +185,11 @@ class OkxWebSockets:
             ]
             for conn in victims:
                 conn.abort()
+            refuse_ms = int(spec.get("refuseMs", 0))
+            if refuse_ms > 0:
+                until = time.monotonic() + refuse_ms / 1000
+                for path in ("public", "private", "business") if kind == "all" else (kind,):
+                    self._refuse_until[path] = until
             return {"disconnected": len(victims)}
         if "dropPrivate" in spec:
             drop = spec["dropPrivate"]
@@ -249,6 +256,8 @@ class OkxWebSockets:
         self, path: str
     ) -> Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
+            if time.monotonic() < self._refuse_until.get(path, 0.0):
+                return web.Response(status=503, text="service unavailable (simulated outage)")
             ws = web.WebSocketResponse(autoping=False, compress=False, max_msg_size=1 << 20)
             await ws.prepare(request)
             conn = Connection(ws, request, path)
