@@ -7,6 +7,7 @@ never placed (rejected in ems): nothing is lost, nothing duplicated.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from decimal import Decimal
@@ -28,10 +29,8 @@ def _wait_settled(m: OkxMarket, ws, ids: list[str], timeout: float = 20.0) -> di
             return last
         if time.monotonic() > deadline:
             raise AssertionError(f"orders still unsettled: {last}")
-        try:
+        with contextlib.suppress(AssertionError):
             ws.wait(lambda f: False, timeout=0.2)
-        except AssertionError:
-            pass
 
 
 def test_drop_in_the_middle_of_a_batch_of_inserts_loses_and_duplicates_nothing(
