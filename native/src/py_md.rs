@@ -147,6 +147,16 @@ impl OrderBook {
         Ok(self.book.depth(side_is_bid(side)?, n))
     }
 
+    /// The `index`-th level of `side` from the best (0 = best) as (price, size), or None.
+    fn level(&self, side: i8, index: usize) -> PyResult<Option<(i64, i64)>> {
+        let bid = side_is_bid(side)?;
+        Ok(self
+            .book
+            .depth(bid, index.saturating_add(1))
+            .get(index)
+            .copied())
+    }
+
     /// Size at `price` on `side`, 0 if there is no level.
     fn size_at(&self, side: i8, price: i64) -> PyResult<i64> {
         Ok(self.book.size_at(side_is_bid(side)?, price))

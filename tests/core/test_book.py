@@ -147,3 +147,12 @@ def test_whole_depth_message_in_documented_order_and_futures_layout() -> None:
     assert book.best_bid() == (1000, 2000)
     assert book.best_ask() == (1002, 3500)
     assert book.exch_time == 1700000000000
+
+
+def test_level_by_index_from_the_best() -> None:
+    book = OrderBook("bybit", "0.5", "0.001")
+    book.load_levels([(100, 1), (98, 2)], [(101, 3)], 1)
+    assert book.level(BID, 0) == (100, 1)
+    assert book.level(BID, 1) == (98, 2)
+    assert book.level(BID, 2) is None
+    assert book.level(ASK, 0) == (101, 3)
