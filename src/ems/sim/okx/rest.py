@@ -308,6 +308,17 @@ class OkxServer:
                   "takerU": taker, "ts": str(now_ms())}]
             )  # fmt: skip
 
+        def currencies(key: str | None, q: dict[str, str], b: Any) -> Any:
+            names = sorted({c for s in v.specs.values() for c in (s.base, s.quote)} - {"USD"})
+            return ok(
+                [
+                    {"ccy": c, "chain": f"{c}-{c}", "name": c, "canDep": True, "canWd": True,
+                     "canInternal": True, "minWd": "0.0001", "maxWd": "1000000", "wdTickSz": "8",
+                     "minFee": "0", "maxFee": "0", "mainNet": True, "logoLink": ""}
+                    for c in names
+                ]
+            )  # fmt: skip
+
         self._add("GET", "/public/time", lambda k, q, b: ok([{"ts": str(now_ms())}]))
         self._add("GET", "/public/instruments", instruments)
         self._add("GET", "/market/books", books)
@@ -374,6 +385,7 @@ class OkxServer:
             "GET", "/account/positions", lambda k, q, b: ok(v.positions_list(account(k), q)), True
         )
         self._add("GET", "/account/config", config, True)
+        self._add("GET", "/asset/currencies", currencies, True)
         self._add("GET", "/account/trade-fee", fee_rates, True)
 
     # ------------------------------------------------------------------ admin

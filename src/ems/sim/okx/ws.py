@@ -494,7 +494,8 @@ class OkxWebSockets:
             conn.send_json({**base, "code": "60011", "msg": "Please log in", "data": []})
             return
         key = conn.api_key
-        if not isinstance(req_id, str) or not REQUEST_ID_RE.match(req_id):
+        # The id is optional for some clients (python-okx); when given it must be valid.
+        if req_id is not None and (not isinstance(req_id, str) or not REQUEST_ID_RE.match(req_id)):
             conn.send_json({**base, "code": "60012", "msg": "Illegal request: id must be 1 to 32 "
                             "letters or digits", "data": []})  # fmt: skip
             return
