@@ -232,12 +232,12 @@ def test_trades_channel_reports_the_aggressor_side(client: Client):
     conn = client.ws("/ws/v5/public")
     conn.send('{"op":"subscribe","args":[{"channel":"trades","instId":"BTC-USDT-SWAP"}]}')
     assert orjson.loads(conn.recv(timeout=5))["event"] == "subscribe"
-    requests.post(client.base + "/sim/trade", timeout=5,
-                  json={"instId": "BTC-USDT-SWAP", "px": 29000, "sz": 3, "side": "sell"})  # fmt: skip
+    trade = {"instId": "BTC-USDT-SWAP", "px": 29000, "sz": 3, "side": "sell"}
+    requests.post(client.base + "/sim/trade", timeout=5, json=trade)
     push = orjson.loads(conn.recv(timeout=5))
     assert push["arg"] == {"channel": "trades", "instId": "BTC-USDT-SWAP"}
-    trade = push["data"][0]
-    assert trade["side"] == "sell" and set(trade) >= {"tradeId", "px", "sz", "ts", "count"}
+    printed = push["data"][0]
+    assert printed["side"] == "sell" and set(printed) >= {"tradeId", "px", "sz", "ts", "count"}
     conn.send('{"op":"subscribe","args":[{"channel":"trades","instId":"NOPE"}]}')
     assert orjson.loads(conn.recv(timeout=5))["code"] == "60018"
     conn.close()
