@@ -18,6 +18,8 @@ API (JSON in and out, not signed; quantities are in contracts):
     "size" (USD), "contracts", "average_price", "realized_profit_loss"}]}``.
 ``POST /sim/book`` ``{"symbol": .., "mid": 31000}`` or ``{"symbol": .., "clear": true}``
     Recenters or pulls the market maker; the answer has best bid/ask and 10 levels a side.
+``GET /sim/book?symbol=S``
+    The same view of the book, changing nothing.
 ``POST /sim/fault``
     ``{"fix": "drop", "apiKey": K}``: closes the account's FIX TCP connections (all
     accounts' without ``apiKey``) with no Logout, as a network failure would.
@@ -118,6 +120,12 @@ def build_app(venue: DeribitVenue, acceptor: FixAcceptor, rpc: JsonRpcServer) ->
             return _bad(str(exc))
         return _json(result)
 
+    async def book_view(request: web.Request) -> web.Response:
+        symbol = request.query.get("symbol", "")
+        if symbol not in venue.specs:
+            return _bad("unknown symbol")
+        return _json(venue.book_view(symbol))
+
     async def fault(request: web.Request) -> web.Response:
         try:
             data = await _body(request)
@@ -175,6 +183,7 @@ def build_app(venue: DeribitVenue, acceptor: FixAcceptor, rpc: JsonRpcServer) ->
     app.router.add_get("/sim/orders", orders)
     app.router.add_get("/sim/account", account)
     app.router.add_post("/sim/book", book)
+    app.router.add_get("/sim/book", book_view)
     app.router.add_post("/sim/fault", fault)
     app.router.add_get("/sim/fault", faults)
     app.router.add_get("/sim/sessions", sessions)

@@ -449,7 +449,7 @@ class DeribitVenue:
                 (150, "4"),
                 (39, "4"),
                 (55, order.symbol),
-                (58, "success"),
+                (58, "success" if reason == "cancelled" else reason),
             ],
         )
         self.emit(
@@ -589,6 +589,12 @@ class DeribitVenue:
         else:
             self.mm.quoting[spec.symbol].enabled = True
             self.mm.replenish(book)
+        return self.book_view(spec.symbol)
+
+    def book_view(self, symbol: str) -> dict[str, Any]:
+        """Best prices, the maker's state and 10 levels a side."""
+        spec = self.specs[symbol]
+        book = self.books[symbol]
         bid, ask = book.best_bid(), book.best_ask()
         return {
             "symbol": spec.symbol,
