@@ -100,3 +100,79 @@ EXEC_REPORT_FIELDS = [
     (60, "20260101-12:00:00.000"),
 ]
 EXEC_REPORT_TAGS = [37, 11, 41, 150, 39, 54, 151, 14, 6]
+
+
+EXECUTION_REPORT = (
+    b'{"e":"executionReport","E":1499405658658,"s":"ETHBTC","c":"mUvoqJxFIILMdfAW5iGSOW",'
+    b'"S":"BUY","o":"LIMIT","f":"GTC","q":"1.00000000","p":"0.10264410","P":"0.00000000",'
+    b'"F":"0.00000000","g":-1,"C":"","x":"TRADE","X":"PARTIALLY_FILLED","r":"NONE",'
+    b'"i":4293153,"l":"0.50000000","z":"0.50000000","L":"0.10264410","n":"0.00010000",'
+    b'"N":"BNB","T":1499405658657,"t":77,"I":8641984,"w":true,"m":false,"M":false,'
+    b'"O":1499405658657,"Z":"0.05132205","Y":"0.05132205","Q":"0.00000000",'
+    b'"W":1499405658657,"V":"NONE"}'
+)
+
+OKX_TRADES = (
+    b'{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT",'
+    b'"tradeId":"130639474","px":"42219.9","sz":"0.12060306","side":"buy",'
+    b'"ts":"1630048897897","count":"3","source":"0","seqId":1234}]}'
+)
+
+BYBIT_TRADES = (
+    b'{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1672304486868,"data":[{'
+    b'"T":1672304486865,"s":"BTCUSDT","S":"Buy","v":"0.001","p":"16578.50","L":"PlusTick",'
+    b'"i":"2290000000061666327","BT":false,"seq":1783284617}]}'
+)
+
+
+def okx_book_updates(count: int, levels: int = 10, seed: int = 2) -> list[bytes]:
+    """OKX `books` updates (seqId chain, checksum 0 as OKX now sends) with `levels` bids
+    and asks each, tick 0.1, size step 0.0001."""
+    rng = random.Random(seed)
+    mid = 420_000
+    out = []
+    for k in range(count):
+
+        def side(sign: int) -> str:
+            prices = sorted({mid + sign * (1 + rng.randrange(100)) for _ in range(levels * 2)})
+            rows = []
+            for p in prices[:levels]:
+                size = 0 if rng.random() < 0.2 else rng.randrange(1, 50_000)
+                rows.append(
+                    f'["{p // 10}.{p % 10}","{size / 10_000:.4f}","0","{rng.randrange(1, 9)}"]'
+                )
+            return ",".join(rows)
+
+        out.append(
+            (
+                '{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{'
+                f'"asks":[{side(1)}],"bids":[{side(-1)}],"ts":"{1700000000000 + k}",'
+                f'"checksum":0,"prevSeqId":{k + 1},"seqId":{k + 2}}}]}}'
+            ).encode()
+        )
+    return out
+
+
+def bybit_book_deltas(count: int, levels: int = 10, seed: int = 3) -> list[bytes]:
+    """Bybit `orderbook.50` deltas (consecutive u) with `levels` bids and asks each."""
+    rng = random.Random(seed)
+    mid = 33_000  # ticks of 0.5
+    out = []
+    for k in range(count):
+
+        def side(sign: int) -> str:
+            prices = sorted({mid + sign * (1 + rng.randrange(60)) for _ in range(levels * 2)})
+            rows = []
+            for p in prices[:levels]:
+                size = 0 if rng.random() < 0.2 else rng.randrange(1, 50_000)
+                rows.append(f'["{p // 2}.{5 * (p % 2)}0","{size / 1000:.3f}"]')
+            return ",".join(rows)
+
+        out.append(
+            (
+                '{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":1672304484978,"data":{'
+                f'"s":"BTCUSDT","b":[{side(-1)}],"a":[{side(1)}],"u":{k + 2},"seq":{7961638724 + k}'
+                '},"cts":1672304484976}'
+            ).encode()
+        )
+    return out

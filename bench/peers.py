@@ -53,7 +53,93 @@ class OkxOrderPush(msgspec.Struct):
     data: list[OkxOrder]
 
 
+class ExecutionReport(msgspec.Struct):
+    e: str
+    E: int
+    s: str
+    c: str
+    S: str
+    o: str
+    f: str
+    q: str
+    p: str
+    C: str
+    x: str
+    X: str
+    r: str
+    i: int
+    l: str  # noqa: E741 (the venue's field name)
+    z: str
+    L: str
+    n: str
+    N: str | None
+    T: int
+    t: int
+    m: bool
+    Z: str
+
+
+class OkxTrade(msgspec.Struct):
+    instId: str
+    tradeId: str
+    px: str
+    sz: str
+    side: str
+    ts: str
+
+
+class OkxTrades(msgspec.Struct):
+    data: list[OkxTrade]
+
+
+class BybitTrade(msgspec.Struct):
+    T: int
+    s: str
+    S: str
+    v: str
+    p: str
+    i: str
+
+
+class BybitTrades(msgspec.Struct):
+    data: list[BybitTrade]
+
+
+class OkxBookData(msgspec.Struct):
+    asks: list[tuple[str, str, str, str]]
+    bids: list[tuple[str, str, str, str]]
+    ts: str
+    checksum: int
+    prevSeqId: int
+    seqId: int
+
+
+class OkxBooks(msgspec.Struct):
+    action: str
+    data: list[OkxBookData]
+
+
+class BybitBookData(msgspec.Struct):
+    s: str
+    b: list[tuple[str, str]]
+    a: list[tuple[str, str]]
+    u: int
+    seq: int
+
+
+class BybitBook(msgspec.Struct):
+    topic: str
+    type: str
+    ts: int
+    data: BybitBookData
+
+
 trade_decoder = msgspec.json.Decoder(BinanceTrade, strict=False)
+execution_report_decoder = msgspec.json.Decoder(ExecutionReport, strict=False)
+okx_trades_decoder = msgspec.json.Decoder(OkxTrades, strict=False)
+bybit_trades_decoder = msgspec.json.Decoder(BybitTrades, strict=False)
+okx_books_decoder = msgspec.json.Decoder(OkxBooks, strict=False)
+bybit_book_decoder = msgspec.json.Decoder(BybitBook, strict=False)
 depth_decoder = msgspec.json.Decoder(DepthUpdate, strict=False)
 okx_order_decoder = msgspec.json.Decoder(OkxOrderPush, strict=False)
 

@@ -184,6 +184,116 @@ def okx_order_case(read_fields: bool) -> Case:
     )
 
 
+def msgspec_pair(
+    kernel: str, what: str, ours_stmt: str, ours_ns: Callable[[], Namespace], dec: Any, frame: bytes
+) -> Case:
+    """A scanner row without a goal in the issue: ours against msgspec on the same bytes."""
+    return Case(
+        kernel,
+        what,
+        Bench(ours_stmt, ours_ns),
+        [
+            Peer(
+                "msgspec Struct (lax)",
+                Bench("dec.decode(frame)", lambda: {"dec": dec, "frame": frame}),
+            )
+        ],
+    )
+
+
+def other_scanner_cases() -> list[Case]:
+    return [
+        msgspec_pair(
+            "execution_report_parse",
+            "Binance executionReport (spot user data) -> order update (23 fields)",
+            "parse(frame)",
+            lambda: {"parse": _core.binance_order_update, "frame": frames.EXECUTION_REPORT},
+            peers.execution_report_decoder,
+            frames.EXECUTION_REPORT,
+        ),
+        msgspec_pair(
+            "okx_trades_parse",
+            "OKX trades push (one trade) -> Trade in units",
+            "scan.okx_trades(frame)",
+            lambda: {"scan": _core.TradeScanner("0.1", "0.00000001"), "frame": frames.OKX_TRADES},
+            peers.okx_trades_decoder,
+            frames.OKX_TRADES,
+        ),
+        msgspec_pair(
+            "bybit_trades_parse",
+            "Bybit publicTrade push (one trade) -> Trade in units",
+            "scan.bybit_trades(frame)",
+            lambda: {"scan": _core.TradeScanner("0.5", "0.001"), "frame": frames.BYBIT_TRADES},
+            peers.bybit_trades_decoder,
+            frames.BYBIT_TRADES,
+        ),
+        venue_book_case(
+            "okx_books_apply",
+            "OKX books update, 10+10 levels: parse + seqId chain + apply (ours) vs parse only",
+            "okx",
+            "0.1",
+            "0.0001",
+            frames.okx_book_updates(DEPTH_COUNT),
+            peers.okx_books_decoder,
+        ),
+        venue_book_case(
+            "bybit_orderbook_apply",
+            "Bybit orderbook.50 delta, 10+10 levels: parse + u chain + apply (ours) vs parse only",
+            "bybit",
+            "0.5",
+            "0.001",
+            frames.bybit_book_deltas(DEPTH_COUNT),
+            peers.bybit_book_decoder,
+        ),
+    ]
+
+
+def venue_book_case(
+    kernel: str, what: str, venue: str, tick: str, step: str, messages: list[bytes], dec: Any
+) -> Case:
+    # A first message whose sequence the rest chain onto, as a snapshot.
+    if venue == "okx":
+        snapshot = (
+            b'{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[{'
+            b'"asks":[["42001.0","1","0","1"]],"bids":[["41999.0","1","0","1"]],"ts":"1",'
+            b'"checksum":0,"prevSeqId":-1,"seqId":1}]}'
+        )
+    else:
+        snapshot = (
+            b'{"topic":"orderbook.50.BTCUSDT","type":"snapshot","ts":1,"data":{"s":"BTCUSDT",'
+            b'"b":[["16499.00","1.000"]],"a":[["16501.00","1.000"]],"u":1,"seq":1}}'
+        )
+
+    def reset(ns: Namespace) -> None:
+        assert ns["book"].apply(snapshot) == _core.APPLIED
+        ns["it"] = iter(messages)
+
+    def ours() -> Namespace:
+        ns: Namespace = {"book": _core.OrderBook(venue, tick, step)}
+        reset(ns)
+        return ns
+
+    def peer_reset(ns: Namespace) -> None:
+        ns["it"] = iter(messages)
+
+    return Case(
+        kernel,
+        what,
+        Bench("book.apply(next(it))", ours, DEPTH_COUNT, reset),
+        [
+            Peer(
+                "msgspec Struct -> tuples (parse only)",
+                Bench(
+                    "dec.decode(next(it))",
+                    lambda: {"dec": dec, "it": iter(messages)},
+                    DEPTH_COUNT,
+                    peer_reset,
+                ),
+            )
+        ],
+    )
+
+
 DEPTH_COUNT = 4096
 
 
@@ -548,6 +658,7 @@ def all_cases() -> list[Case]:
         trigger_fire_case(),
         cancel_pull_case(),
         cancel_upkeep_case(),
+        *other_scanner_cases(),
     ]
 
 

@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::crc32::crc32;
 use crate::json::{
-    binance_payload, int_fast, level_fast, literal, plain_string_end, Cursor, FastGrid, Result,
-    ScanError, Span,
+    binance_payload, int_fast, level_fast, level_text, literal, plain_string_end, Cursor, FastGrid,
+    Result, ScanError, Span,
 };
 
 /// Outcome of applying a message.
@@ -437,6 +437,9 @@ pub struct Book<L: Ladder = ArrayLadder> {
     scratch: Vec<LevelUpdate>,
     /// OKX only: each scratch level's original price and size text (for the checksum).
     texts: Vec<(Span, Span)>,
+    /// OKX only: the last snapshot carried a checksum, so level text is kept. OKX sends
+    /// 0 since its 2026 deprecation; then nothing is kept or checked.
+    okx_checksum_active: bool,
     okx_text: HashMap<i64, (Text, Text)>,
 }
 
@@ -454,6 +457,7 @@ impl<L: Ladder> Book<L> {
             buffer: Vec::new(),
             scratch: Vec::with_capacity(64),
             texts: Vec::new(),
+            okx_checksum_active: false,
             okx_text: HashMap::new(),
         }
     }
@@ -648,7 +652,7 @@ impl<L: Ladder> Book<L> {
     }
 
     fn apply_scratch(&mut self, buf: &[u8]) {
-        let okx = self.venue == Venue::Okx;
+        let okx = self.venue == Venue::Okx && self.okx_checksum_active;
         for k in 0..self.scratch.len() {
             let u = self.scratch[k];
             if u.bid {
@@ -691,12 +695,13 @@ impl<L: Ladder> Book<L> {
         }
         let b = cur.buf;
         loop {
-            let fast = if keep_text {
-                None
-            } else {
-                level_fast(b, cur.pos, &pg, &qg)
-            };
-            if let Some((price, qty, next)) = fast {
+            if let Some((price, qty, next)) = level_fast(b, cur.pos, &pg, &qg) {
+                if keep_text {
+                    let (px, sz) = level_text(b, cur.pos).unwrap_or_default();
+                    Text::new(px.of(b), px.start as usize)?;
+                    Text::new(sz.of(b), sz.start as usize)?;
+                    self.texts.push((px, sz));
+                }
                 cur.pos = next;
                 self.scratch.push(LevelUpdate { bid, price, qty });
             } else {
@@ -1037,9 +1042,15 @@ impl<L: Ladder> Book<L> {
         let snapshot = snapshot.unwrap_or(true);
         if snapshot {
             self.clear();
+            self.okx_checksum_active = checksum != 0;
             self.apply_scratch(buf);
             self.after_snapshot(seq);
         } else {
+            if checksum != 0 && !self.okx_checksum_active {
+                // Checksums resumed without a snapshot: the kept text would be incomplete.
+                self.sync = Sync::Waiting;
+                return Ok(Status::Resync);
+            }
             let prev = prev.ok_or(ScanError::Missing {
                 pos: end,
                 field: "prevSeqId",

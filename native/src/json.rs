@@ -709,6 +709,25 @@ fn swar_value(x: u64, n: usize) -> u64 {
     (d * 10_000 + (d >> 32)) & 0xFFFF_FFFF
 }
 
+/// Spans of the price and size text of a level that `level_fast` accepted at `i`.
+#[inline]
+pub fn level_text(b: &[u8], i: usize) -> Option<(Span, Span)> {
+    let px_start = i + 2;
+    let px_end = plain_string_end(b, px_start)?;
+    let sz_start = px_end + 3;
+    let sz_end = plain_string_end(b, sz_start)?;
+    Some((
+        Span {
+            start: px_start as u32,
+            end: px_end as u32,
+        },
+        Span {
+            start: sz_start as u32,
+            end: sz_end as u32,
+        },
+    ))
+}
+
 /// Optimistic read of a non-negative decimal on `grid` starting at `i` (just after the
 /// opening quote), up to the closing quote. Returns the units and the index of the
 /// closing quote, or None for anything unusual (sign, exponent, off-grid digits, too
@@ -856,8 +875,9 @@ pub fn binance_payload(b: &[u8]) -> &[u8] {
     inner.unwrap_or(b)
 }
 
-/// Optimistic read of one compact `["price","size"...]` level at `i`. Returns price,
-/// size and the index after the closing bracket, or None to take the exact path.
+/// Optimistic read of one compact `["price","size"(,"..")*]` level at `i`. Returns
+/// price, size and the index after the closing bracket, or None to take the exact path.
+/// The price text is at `i + 2 ..` up to its quote; see `level_text` for both spans.
 #[inline(always)]
 pub fn level_fast(
     b: &[u8],
@@ -874,10 +894,18 @@ pub fn level_fast(
         return None;
     }
     let (q, k) = decimal_fast(b, j + 3, qty)?;
-    if *b.get(k + 1)? != b']' {
+    let mut k = k + 1;
+    // OKX levels carry two more string members (deprecated "0" and the order count).
+    while *b.get(k)? == b',' {
+        if *b.get(k + 1)? != b'"' {
+            return None;
+        }
+        k = plain_string_end(b, k + 2)? + 1;
+    }
+    if *b.get(k)? != b']' {
         return None;
     }
-    Some((p, q, k + 2))
+    Some((p, q, k + 1))
 }
 
 /// Decodes a string's raw content (as returned by `Cursor::string`) into UTF-8 text.

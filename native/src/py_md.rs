@@ -179,7 +179,8 @@ impl OrderBook {
         Ok(self.book.len(side_is_bid(side)?))
     }
 
-    /// OKX checksum of the current top 25 levels (signed 32-bit).
+    /// OKX checksum of the current top 25 levels (signed 32-bit), from the levels'
+    /// original text; 0 while OKX sends no checksums (none is kept then).
     fn okx_checksum(&self) -> i32 {
         self.book.okx_checksum()
     }

@@ -1,5 +1,7 @@
 """The compiled order book: venue sequence rules, queries and malformed input."""
 
+import zlib
+
 import pytest
 from core_frames import depth_update
 
@@ -41,24 +43,49 @@ def test_binance_futures_book_follows_pu_chain() -> None:
     assert book.apply(depth_update(60, 61, [], [], prev=58)) == RESYNC
 
 
+def okx_crc(text: bytes) -> int:
+    """OKX's checksum: CRC32 as a signed 32-bit integer."""
+    value = zlib.crc32(text)
+    return value - 2**32 if value >= 2**31 else value
+
+
 def test_okx_book_checks_sequence_and_checksum() -> None:
     book = OrderBook("okx", "0.1", "1")
+    # Bids and asks interleave; original text (trailing zeros included) is what counts.
+    want = okx_crc(b"3366.1:7:3366.8:9:3366.0:6:3368:8")
     snap = (
         b'{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[{'
-        b'"asks":[["3366.8","9","0","3"]],"bids":[["3366.1","7","0","3"]],"ts":"1",'
-        b'"checksum":0,"prevSeqId":-1,"seqId":10}]}'
+        b'"asks":[["3366.8","9","0","3"],["3368","8","0","3"]],'
+        b'"bids":[["3366.1","7","0","3"],["3366.0","6","0","3"]],"ts":"1",'
+        b'"checksum":%d,"prevSeqId":-1,"seqId":10}]}' % want
     )
     assert book.apply(snap) == APPLIED
-    checksum = book.okx_checksum()
+    assert book.okx_checksum() == want
+    after = okx_crc(b"3366.1:7:3366.8:9:3366.0:6")
     upd = (
-        b'{"action":"update","data":[{"asks":[],"bids":[],"ts":"2","checksum":%d,'
-        b'"prevSeqId":10,"seqId":11}]}' % checksum
+        b'{"action":"update","data":[{"asks":[["3368","0","0","0"]],"bids":[],"ts":"2",'
+        b'"checksum":%d,"prevSeqId":10,"seqId":11}]}' % after
     )
     assert book.apply(upd) == APPLIED
     wrong = (
         b'{"action":"update","data":[{"asks":[],"bids":[],"checksum":1,"prevSeqId":11,"seqId":12}]}'
     )
     assert book.apply(wrong) == RESYNC
+    gap = b'{"action":"update","data":[{"asks":[],"bids":[],"checksum":0,"prevSeqId":5,"seqId":6}]}'
+    assert book.apply(gap) == RESYNC
+
+
+def test_okx_book_without_checksums_keeps_no_text() -> None:
+    # OKX sends checksum 0 since its 2026 deprecation: nothing is kept or checked.
+    book = OrderBook("okx", "0.1", "1")
+    snap = (
+        b'{"action":"snapshot","data":[{"asks":[["3366.8","9","0","3"]],'
+        b'"bids":[["3366.1","7","0","3"]],"ts":"1","checksum":0,"prevSeqId":-1,"seqId":1}]}'
+    )
+    assert book.apply(snap) == APPLIED
+    assert book.okx_checksum() == 0
+    upd = b'{"action":"update","data":[{"asks":[],"bids":[],"checksum":5,"prevSeqId":1,"seqId":2}]}'
+    assert book.apply(upd) == RESYNC
 
 
 def test_bybit_book_resets_on_snapshot_and_detects_gaps() -> None:
