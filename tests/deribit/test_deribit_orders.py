@@ -202,17 +202,26 @@ def test_delete_cancels_on_the_venue(market: DeribitMarket):
     ws.close()
 
 
-def test_delete_of_an_order_filled_meanwhile_is_rejected_then_reconciled(market: DeribitMarket):
+def test_delete_of_an_order_filled_meanwhile_is_refused_with_the_venue_text(
+    market: DeribitMarket,
+):
     ws = market.stream()
     cl = market.cl()
     bid, ask = market.best()
     price = market.price(bid + market.tick) if ask - bid > market.tick else float(bid)
     market.send(clOrderId=cl, transactionType="insert", side="buy", price=price, qty=1)
     ws.wait(_status(cl, "new"))
+    # The fill's report is lost on the way, so ems still thinks the order works.
+    market.fault(fix="loseOutbound", apiKey=market.account["apiKey"], count=1)
     market.trade("sell", price, 1)
-    ws.wait(_status(cl, "filled"))
     status, body = market.send(clOrderId=cl, transactionType="delete")
-    assert status == 409  # ems already knows it is final
+    assert status == 200 and body["orderStatus"] == "pendingcancel"
+    # The cancel reject reveals the gap; the resent fill is applied first, in order.
+    ws.wait(_status(cl, "filled"))
+    refused = ws.wait(lambda f: _status(cl, "rejected")(f) and f["transactionType"] == "delete")
+    assert refused["message"] == "order_closed"
+    fills = [f for f in ws.frames if f.get("clOrderId") == cl and f.get("executedQty")]
+    assert sum(f["executedQty"] for f in fills) == 1
     ws.close()
 
 

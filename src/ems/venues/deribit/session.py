@@ -38,9 +38,8 @@ log = logging.getLogger("ems.deribit")
 
 HEARTBEAT_S = 10
 REPLY_TIMEOUT_S = 10.0
-_TERMINAL = frozenset(
-    {OrderStatus.CANCELLED, OrderStatus.FILLED, OrderStatus.EXPIRED, OrderStatus.REJECTED}
-)
+_ENDED = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
+_FINAL = _ENDED | {OrderStatus.FILLED}
 
 
 async def _sent() -> ExecutionReport | None:
@@ -191,12 +190,20 @@ class DeribitSession(VenueSession):
             delta = float(report.last_qty)
             self._move_position(report.symbol, delta if report.side == Side.BUY else -delta)
         self._listener.on_report(report)
-        if report.status in _TERMINAL:
+        if report.status in _ENDED:
+            # Cancelled (by us or the venue): a pending cancel is answered. A fill that
+            # ends the order does not answer it: the venue still refuses the cancel (9).
             self._settle(self._cancels, vid, None)
             self._settle(self._amends, vid, None)
-            self._by_exch_id.pop(report.exch_order_id, None)
         elif report.amended:
             self._settle(self._amends, vid, None)
+        if (
+            report.status in _FINAL
+            and vid not in self._cancels
+            and vid not in self._amends
+            and report.exch_order_id
+        ):
+            self._by_exch_id.pop(report.exch_order_id, None)
 
     def _on_status_report(self, msg: FixMessage) -> None:
         key = msg.get_str(584) or ""
@@ -224,6 +231,8 @@ class DeribitSession(VenueSession):
         if vid not in pending:
             pending = self._amends if vid in self._amends else self._cancels
         self._settle(pending, vid, exc)
+        if orig and vid not in self._cancels and vid not in self._amends:
+            self._by_exch_id.pop(orig, None)
 
     def _resolve(self, key: str | None, msg: FixMessage) -> bool:
         future = self._requests.pop(key or "", None)
