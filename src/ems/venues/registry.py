@@ -13,6 +13,9 @@ from ems.errors import ApiError
 from ems.venues.base import VenueSession
 from ems.venues.binance.products import PRODUCTS as BINANCE_PRODUCTS
 from ems.venues.binance.session import BinanceSession, ReplaceListener
+from ems.venues.bybit.products import PRODUCTS as BYBIT_PRODUCTS
+from ems.venues.bybit.products import hosts as bybit_hosts
+from ems.venues.bybit.session import BybitSession
 from ems.venues.deribit.products import FIX_TESTNET_URL, FIX_URL, parse_endpoint
 from ems.venues.deribit.session import DeribitSession
 from ems.venues.okx.products import hosts as okx_hosts
@@ -63,6 +66,14 @@ def _okx(params: VenueParams, listener: ReplaceListener) -> VenueSession:
     )
 
 
+def _bybit(params: VenueParams, listener: ReplaceListener) -> VenueSession:
+    rest, ws = bybit_hosts(params.rest_url, params.ws_url, params.testnet)
+    product = BYBIT_PRODUCTS[params.exchange]
+    return BybitSession(
+        product, params.api_key, params.secret, rest, ws, listener, params.local_address
+    )
+
+
 def _deribit(params: VenueParams, listener: ReplaceListener) -> VenueSession:
     url = params.ws_url or (FIX_TESTNET_URL if params.testnet else FIX_URL)
     return DeribitSession(
@@ -79,6 +90,7 @@ def _deribit(params: VenueParams, listener: ReplaceListener) -> VenueSession:
 FACTORIES: dict[str, Factory] = {
     **dict.fromkeys(BINANCE_PRODUCTS, _binance),
     "okx": _okx,
+    **dict.fromkeys(BYBIT_PRODUCTS, _bybit),
     "deribit": _deribit,
 }
 
