@@ -60,13 +60,16 @@ class OkxRest:
         """Our clock corrected by the venue's offset."""
         return int(time.time() * 1000) + self.clock_offset_ms
 
+    def sign(self, stamp: str, method: str, target: str, body: bytes = b"") -> str:
+        """base64 HMAC-SHA256 of `timestamp + METHOD + requestPath + body` (V8)."""
+        return self._signer.base64(stamp.encode() + method.encode() + target.encode() + body)
+
     def headers(self, method: str, target: str, body: bytes = b"") -> dict[str, str]:
         """Signed headers for one request (`target` is the path with its query)."""
         stamp = iso_ms(self.now_ms())
-        prehash = stamp.encode() + method.encode() + target.encode() + body
         out = {
             "OK-ACCESS-KEY": self._api_key,
-            "OK-ACCESS-SIGN": self._signer.base64(prehash),
+            "OK-ACCESS-SIGN": self.sign(stamp, method, target, body),
             "OK-ACCESS-TIMESTAMP": stamp,
             "OK-ACCESS-PASSPHRASE": self._passphrase,
             "Content-Type": "application/json",

@@ -141,7 +141,7 @@ class OkxSession(VenueSession):
                 rows += await self._rest.get(
                     f"{API}/public/instruments", {"instType": kind}, signed=False
                 )
-            self.instruments, self._meta = codec.instruments(rows)
+            self.load_instruments(rows)
             await self._rest.get(f"{API}/account/balance")  # refuses bad credentials
             for symbol, position in (await self._venue_positions()).items():
                 self._listener.on_venue_position(symbol, position)
@@ -159,6 +159,20 @@ class OkxSession(VenueSession):
         except BaseException:
             await self.stop()
             raise
+
+    def load_instruments(self, rows: list[dict[str, Any]]) -> None:
+        """Takes the instruments of `/public/instruments` replies (all types)."""
+        self.instruments, self._meta = codec.instruments(rows)
+
+    def pull_messages_for(self, symbol: str) -> list[bytes]:
+        """The ready batch-cancel messages of a symbol (what a pull writes)."""
+        builder = self._cancels.get(symbol)
+        return builder.pull() if builder is not None else []
+
+    def track_insert(self, order: Order) -> None:
+        """Adds an order to the symbol's ready batch-cancel messages (as `insert` does)."""
+        self._own[order.venue_client_id] = order
+        self._builder(order.symbol).insert(order.venue_client_id)
 
     async def stop(self) -> None:
         if self._socket is not None:
@@ -281,9 +295,7 @@ class OkxSession(VenueSession):
     def insert(self, order: Order) -> Awaitable[ExecutionReport | None]:
         args = self.order_args(order)
         sent = self.socket.request("order", [args])
-        vid = order.venue_client_id
-        self._own[vid] = order
-        self._builder(order.symbol).insert(vid)
+        self.track_insert(order)
         return self._insert_reply(sent, order)
 
     async def _insert_reply(
@@ -317,7 +329,8 @@ class OkxSession(VenueSession):
         if builder is not None:
             builder.remove(order.venue_client_id)
 
-    async def amend(self, order: Order, price: int, qty: int) -> ExecutionReport | None:
+    def amend_args(self, order: Order, price: int, qty: int) -> dict[str, Any]:
+        """The `amend-order` argument: only what changes (sizes are the order's total)."""
         inst = order.instrument
         args = self._inst_arg(order.symbol)
         args["clOrdId"] = order.venue_client_id
@@ -325,6 +338,17 @@ class OkxSession(VenueSession):
             args["newSz"] = inst.qty_grid.format(qty)
         if price != order.price:
             args["newPx"] = inst.price_grid.format(price)
+        return args
+
+    def cancel_args(self, order: Order) -> dict[str, Any]:
+        """The `cancel-order` argument."""
+        args = self._inst_arg(order.symbol)
+        args["clOrdId"] = order.venue_client_id
+        return args
+
+    async def amend(self, order: Order, price: int, qty: int) -> ExecutionReport | None:
+        inst = order.instrument
+        args = self.amend_args(order, price, qty)
         item = _single_item(await self.socket.request("amend-order", [args]))
         if str(item.get("sCode")) != "0":
             raise VenueError(codec.item_error(item), _int(item.get("sCode")))
@@ -341,8 +365,7 @@ class OkxSession(VenueSession):
         return report
 
     def cancel(self, order: Order) -> Awaitable[ExecutionReport | None]:
-        args = self._inst_arg(order.symbol)
-        args["clOrdId"] = order.venue_client_id
+        args = self.cancel_args(order)
         sent = self.socket.request("cancel-order", [args])
         return self._cancel_reply(sent, order, args)
 

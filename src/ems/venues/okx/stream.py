@@ -167,10 +167,10 @@ class PrivateSocket:
         self._up.set()
         self._flush_queue()
 
-    async def _login(self) -> None:
-        stamp = str(self._clock_ms() // 1000)
+    def login_request(self, stamp: str) -> dict[str, Any]:
+        """The login message for a unix-seconds timestamp (sign as in vector V9)."""
         sign = self._signer.base64(f"{stamp}GET/users/self/verify".encode())
-        request = {
+        return {
             "op": "login",
             "args": [
                 {
@@ -181,6 +181,9 @@ class PrivateSocket:
                 }
             ],
         }
+
+    async def _login(self) -> None:
+        request = self.login_request(str(self._clock_ms() // 1000))
         reply = await self._handshake_request("login", request)
         if reply.get("event") != "login" or str(reply.get("code")) != "0":
             raise VenueError(
@@ -245,15 +248,18 @@ class PrivateSocket:
         """A request id (alphanumeric, at most 32 characters)."""
         return f"o{next(self._ids)}"
 
+    @staticmethod
+    def encode(req_id: str, op: str, args: list[dict[str, Any]]) -> bytes:
+        """One order operation message."""
+        return orjson.dumps({"id": req_id, "op": op, "args": args})
+
     def request(self, op: str, args: list[dict[str, Any]]) -> asyncio.Future[dict[str, Any]]:
         """Writes `{"id", "op", "args"}` now if the connection is up, else queues it."""
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         if self._ready and self._transport is not None:
             req_id = self.next_id()
             self._pending[req_id] = future
-            self._transport.send(
-                WSMsgType.TEXT, orjson.dumps({"id": req_id, "op": op, "args": args})
-            )
+            self._transport.send(WSMsgType.TEXT, self.encode(req_id, op, args))
         else:
             self._enqueue(_Queued(op, args, future))
         return future
@@ -310,9 +316,7 @@ class PrivateSocket:
             return
         req_id = self.next_id()
         self._pending[req_id] = item.future
-        self._transport.send(
-            WSMsgType.TEXT, orjson.dumps({"id": req_id, "op": item.op, "args": item.args})
-        )
+        self._transport.send(WSMsgType.TEXT, self.encode(req_id, item.op, item.args))
 
     def _send_batch(self, run: list[_Queued]) -> None:
         if len(run) == 1:
@@ -324,9 +328,7 @@ class PrivateSocket:
         req_id = self.next_id()
         self._pending[req_id] = combined
         args = [arg for item in run for arg in item.args]
-        self._transport.send(
-            WSMsgType.TEXT, orjson.dumps({"id": req_id, "op": "batch-orders", "args": args})
-        )
+        self._transport.send(WSMsgType.TEXT, self.encode(req_id, "batch-orders", args))
         by_client: dict[str, asyncio.Future[dict[str, Any]]] = {
             str(item.args[0].get("clOrdId", "")): item.future for item in run
         }
