@@ -17,6 +17,20 @@ fn fix_err(e: FixError) -> PyErr {
     pyerr
 }
 
+/// FIX data fields (RawData and friends) carry their length in the preceding tag and may
+/// hold SOH; in every other value an SOH would end the field early and corrupt the message.
+fn check_value(tag: u32, value: &[u8]) -> PyResult<()> {
+    if value.is_empty() {
+        return Err(PyValueError::new_err(format!("tag {tag}: empty value")));
+    }
+    if !matches!(tag, 89 | 91 | 93 | 96 | 213) && value.contains(&fix::SOH) {
+        return Err(PyValueError::new_err(format!(
+            "tag {tag}: value contains SOH (0x01)"
+        )));
+    }
+    Ok(())
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -85,8 +99,11 @@ impl FixSession {
             let tag: u32 = pair.get_item(0)?.extract()?;
             let value = pair.get_item(1)?;
             if let Ok(s) = value.cast::<PyString>() {
-                self.enc.field(tag, s.to_str()?.as_bytes());
+                let v = s.to_str()?.as_bytes();
+                check_value(tag, v)?;
+                self.enc.field(tag, v);
             } else if let Ok(b) = value.cast::<PyBytes>() {
+                check_value(tag, b.as_bytes())?;
                 self.enc.field(tag, b.as_bytes());
             } else if value.is_instance_of::<PyInt>() {
                 let v: i64 = value.extract()?;
@@ -128,6 +145,19 @@ impl FixSession {
             -1 => b"2",
             _ => return Err(PyValueError::new_err("side must be BUY (1) or SELL (-1)")),
         };
+        for (tag, v) in [
+            (11, Some(cl_ord_id)),
+            (55, Some(symbol)),
+            (38, Some(qty)),
+            (40, Some(ord_type)),
+            (44, price),
+            (59, time_in_force),
+            (18, exec_inst),
+        ] {
+            if let Some(v) = v {
+                check_value(tag, v.as_bytes())?;
+            }
+        }
         self.start(b"D", seq_num, sending_time);
         self.enc.field(11, cl_ord_id.as_bytes());
         self.enc.field(55, symbol.as_bytes());
@@ -156,14 +186,23 @@ impl FixSession {
         symbol: &str,
         cl_ord_id: Option<&str>,
         sending_time: Option<&str>,
-    ) -> Bound<'py, PyBytes> {
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        for (tag, v) in [
+            (41, Some(orig_cl_ord_id)),
+            (55, Some(symbol)),
+            (11, cl_ord_id),
+        ] {
+            if let Some(v) = v {
+                check_value(tag, v.as_bytes())?;
+            }
+        }
         self.start(b"F", seq_num, sending_time);
         self.enc.field(41, orig_cl_ord_id.as_bytes());
         if let Some(c) = cl_ord_id {
             self.enc.field(11, c.as_bytes());
         }
         self.enc.field(55, symbol.as_bytes());
-        self.done(py)
+        Ok(self.done(py))
     }
 }
 

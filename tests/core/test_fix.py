@@ -114,3 +114,16 @@ def test_simplefix_reads_our_messages() -> None:
     assert msg is not None
     assert msg.get(44) == b"100.5"
     assert msg.get(10) == b"%03d" % checksum(raw)
+
+
+def test_values_that_would_corrupt_the_framing_are_refused() -> None:
+    session = FixSession("A", "B")
+    with pytest.raises(ValueError):
+        session.new_order_single(1, "bad\x01id", "BTC-PERPETUAL", BUY, "1")
+    with pytest.raises(ValueError):
+        session.encode("0", 1, [(112, "a\x01b")])
+    with pytest.raises(ValueError):
+        session.encode("0", 1, [(112, "")])
+    # RawData (96) may hold SOH: its length is in RawDataLength (95).
+    raw = session.encode("A", 1, [(95, "3"), (96, b"a\x01b")], sending_time=TIME)
+    assert fix_decode(raw).get(96) == b"a\x01b"
