@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -57,6 +58,20 @@ class Peer:
     bench: Bench
     goal: float | None = None  # required ratio peer_ns / ours_ns
 
+    @property
+    def requires(self) -> str | None:
+        """The optional library this peer needs, if any."""
+        first = self.name.split()[0]
+        return first if first in OPTIONAL_PEERS else None
+
+
+# Peers that may be missing: the run notes them and goes on with the rest.
+OPTIONAL_PEERS = {"nautilus_trader", "quickfix", "simplefix"}
+
+
+def installed(module: str | None) -> bool:
+    return module is None or importlib.util.find_spec(module) is not None
+
 
 @dataclass
 class Case:
@@ -67,6 +82,7 @@ class Case:
     max_ours_ns: float | None = None  # absolute goal
     note: str = ""
     results: dict[str, Any] = field(default_factory=dict)
+    missing: list[Peer] = field(default_factory=list)
 
 
 @dataclass
@@ -101,6 +117,8 @@ class Runner:
 
 
 def measure(case: Case, smoke: bool) -> None:
+    case.missing = [p for p in case.peers if not installed(p.requires)]
+    case.peers = [p for p in case.peers if installed(p.requires)]
     runners = [Runner(case.ours)] + [Runner(p.bench) for p in case.peers]
     # Warm up (and fail fast if anything raises).
     for r in runners:
@@ -740,6 +758,14 @@ def report(cases: list[Case], smoke: bool, argv: list[str]) -> tuple[dict[str, A
             rows.append(
                 f"| {case.kernel} | {peer.name} | {ours.median:,.0f} | {ours.p99:,.0f} | "
                 f"{t.median:,.0f} | {t.p99:,.0f} | {ratio:.2f}x | {text} |"
+            )
+        for peer in case.missing:
+            unverified = "" if peer.goal is None else f"; goal >= {peer.goal:g}x NOT VERIFIED"
+            if peer.goal is not None:
+                all_met = False
+            rows.append(
+                f"| {case.kernel} | {peer.name} | {ours.median:,.0f} | {ours.p99:,.0f} | - | - | - "
+                f"| peer not installed ({peer.requires}): not measured{unverified} |"
             )
         if case.max_ours_ns is not None:
             met = ours.median <= case.max_ours_ns
