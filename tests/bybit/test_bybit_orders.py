@@ -1,0 +1,382 @@
+"""Order entry end to end per Bybit exchange value: `ems serve` against `ems sim`.
+
+Every scenario checks the update stream against the simulated venue's own state, and
+the `market` fixture checks afterwards that ems's working orders (and derivatives
+position) equal the venue's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from tests.bybit.conftest import MARKETS, Market, start_session
+from tests.harness import Api
+
+
+def _status(cl: str, *statuses: str) -> Any:
+    return lambda f: f.get("clOrderId") == cl and f.get("orderStatus") in statuses
+
+
+def test_limit_gtc_rests_and_shows_on_the_venue(market: Market):
+    ws = market.stream()
+    cl = market.cl()
+    price = market.resting_buy()
+    status, body = market.send(
+        clOrderId=cl, transactionType="insert", side="buy", price=price, qty=market.qty, tif="gtc"
+    )
+    assert status == 200 and body["orderStatus"] == "pendingnew", body
+    new = ws.wait(_status(cl, "new"))
+    assert new["exchOrderId"] and new["price"] == price and new["qty"] == market.qty
+    assert new["remainingQty"] == market.qty and new["exchTime"]
+    venue = {o["orderId"]: o for o in market.venue_orders()}
+    assert new["exchOrderId"] in venue
+    row = venue[new["exchOrderId"]]
+    assert Decimal(row["price"]) == Decimal(str(price))
+    assert row["timeInForce"] == "GTC" and row["orderType"] == "Limit"
+    ws.close()
+
+
+@pytest.mark.parametrize("tif", ["ioc", "fok"])
+def test_ioc_and_fok_that_cannot_trade_expire(market: Market, tif: str):
+    ws = market.stream()
+    cl = market.cl()
+    market.send(
+        clOrderId=cl,
+        transactionType="insert",
+        side="buy",
+        price=market.resting_buy(),
+        qty=market.qty,
+        tif=tif,
+    )
+    done = ws.wait(_status(cl, "expired", "rejected", "cancelled"))
+    assert done["orderStatus"] == "expired", done
+    reason = "EC_NoImmediateQtyToFill" if tif == "ioc" else "EC_NoEnoughQtyToFill"
+    assert done["message"] == reason
+    assert market.venue_orders() == []
+    ws.close()
+
+
+def test_ioc_that_crosses_part_of_the_book_fills_then_expires(market: Market):
+    ws = market.stream()
+    _, ask = market.best()
+    # The maker quotes a fixed size per level: ask for more than the best level holds.
+    book = market.venue.admin("GET", "/v5/market/orderbook", params={
+        "category": market.category, "symbol": market.symbol, "limit": 1,
+    })["result"]  # fmt: skip
+    level = float(book["a"][0][1])
+    cl = market.cl()
+    market.send(
+        clOrderId=cl,
+        transactionType="insert",
+        side="buy",
+        price=float(ask),
+        qty=level * 2,
+        tif="ioc",
+    )
+    done = ws.wait(_status(cl, "expired"))
+    assert done["cumulativeFilledQty"] == pytest.approx(level)
+    assert done["message"] == "EC_CancelForNoFullFill"
+    fills = [f for f in ws.frames if f.get("clOrderId") == cl and f.get("executedQty")]
+    assert sum(f["executedQty"] for f in fills) == pytest.approx(level)
+    assert all(f["tradeId"] and f["tradeLiquidity"] == "remove" for f in fills)
+    ws.close()
+
+
+def test_fok_that_can_fill_fills_in_full(market: Market):
+    ws = market.stream()
+    _, ask = market.best()
+    cl = market.cl()
+    market.send(
+        clOrderId=cl,
+        transactionType="insert",
+        side="buy",
+        price=float(ask),
+        qty=market.qty,
+        tif="fok",
+    )
+    done = ws.wait(_status(cl, "filled", "expired"))
+    assert done["orderStatus"] == "filled" and done["cumulativeFilledQty"] == market.qty
+    ws.close()
+
+
+def test_market_order_fills_and_moves_the_position(market: Market):
+    ws = market.stream()
+    pws = market.api.ws("/subscribePositions")
+    pws.subscribe(market.session_id)
+    before = market.venue_position()
+    cl = market.cl()
+    status, body = market.send(
+        clOrderId=cl, transactionType="insert", side="buy", orderType="market", qty=market.qty
+    )
+    assert status == 200 and body["tif"] == "ioc", body
+    filled = ws.wait(_status(cl, "filled"))
+    assert filled["cumulativeFilledQty"] == market.qty and filled["remainingQty"] == 0
+    fills = [f for f in ws.frames if f.get("clOrderId") == cl and f.get("executedQty")]
+    assert sum(f["executedQty"] for f in fills) == pytest.approx(market.qty)
+    assert all(f["tradeLiquidity"] == "remove" and f["tradeId"] and f["price"] for f in fills)
+    if market.category == "spot":
+        # Spot: the session's own net traded quantity, checked against the venue's fills.
+        executions = market.venue.signed(
+            "GET", "/v5/execution/list", {"category": "spot", "orderId": filled["exchOrderId"]}
+        )["result"]["list"]
+        assert sum(float(e["execQty"]) for e in executions) == pytest.approx(market.qty)
+        expected = market.qty
+    else:
+        expected = market.venue_position()
+        assert expected - before == pytest.approx(market.qty)
+    pws.wait(lambda f: f.get("positions", {}).get(market.symbol) == pytest.approx(expected))
+    ws.close()
+    pws.close()
+
+
+def test_market_gtc_is_refused_before_anything_is_sent(market: Market):
+    before = market.venue.counts()
+    status, body = market.send(
+        clOrderId=market.cl(),
+        transactionType="insert",
+        side="buy",
+        orderType="market",
+        qty=market.qty,
+        tif="gtc",
+    )
+    assert status == 400 and body["field"] == "tif", body
+    assert market.venue.counts() == before
+
+
+def test_day_is_refused_before_anything_is_sent(market: Market):
+    before = market.venue.counts()
+    status, body = market.send(
+        clOrderId=market.cl(),
+        transactionType="insert",
+        side="buy",
+        price=market.resting_buy(),
+        qty=market.qty,
+        tif="day",
+    )
+    assert status == 400 and body["field"] == "tif", body
+    assert market.venue.counts() == before
+
+
+def test_postonly_rests_as_postonly_and_is_rejected_when_it_would_take(market: Market):
+    ws = market.stream()
+    cl = market.cl()
+    market.send(
+        clOrderId=cl,
+        transactionType="insert",
+        side="buy",
+        orderType="postonly",
+        price=market.resting_buy(),
+        qty=market.qty,
+    )
+    ws.wait(_status(cl, "new"))
+    [row] = market.venue_orders()
+    assert row["timeInForce"] == "PostOnly"
+    _, ask = market.best()
+    taker = market.cl()
+    market.send(
+        clOrderId=taker,
+        transactionType="insert",
+        side="buy",
+        orderType="postonly",
+        price=float(ask),
+        qty=market.qty,
+    )
+    done = ws.wait(_status(taker, "rejected", "cancelled", "expired"))
+    assert done["orderStatus"] == "rejected"
+    assert done["message"] == "EC_PostOnlyWillTakeLiquidity"
+    assert [o["orderLinkId"] for o in market.venue_orders()] == [row["orderLinkId"]]
+    ws.close()
+
+
+def test_update_moves_price_then_size_on_the_venue(market: Market):
+    ws = market.stream()
+    cl = market.cl()
+    price = market.resting_buy()
+    market.send(
+        clOrderId=cl,
+        transactionType="insert",
+        side="buy",
+        price=price,
+        qty=round(market.qty * 3, 8),
+    )
+    ws.wait(_status(cl, "new"))
+    new_price = market.price(Decimal(str(price)) - 5 * market.tick)
+    status, body = market.send(clOrderId=cl, transactionType="update", price=new_price)
+    assert status == 200 and body["orderStatus"] == "pendingupdate", body
+    moved = ws.wait(lambda f: _status(cl, "new")(f) and f["price"] == new_price)
+    assert moved["transactionType"] == "update"
+    status, body = market.send(clOrderId=cl, transactionType="update", qty=round(market.qty * 2, 8))
+    assert status == 200, body
+    ws.wait(lambda f: _status(cl, "new")(f) and f["qty"] == pytest.approx(round(market.qty * 2, 8)))
+    status, body = market.send(clOrderId=cl, transactionType="update", qty=round(market.qty * 4, 8))
+    ws.wait(lambda f: _status(cl, "new")(f) and f["qty"] == pytest.approx(round(market.qty * 4, 8)))
+    [row] = market.venue_orders()
+    assert Decimal(row["price"]) == Decimal(str(new_price))
+    assert float(row["qty"]) == pytest.approx(round(market.qty * 4, 8))
+    ws.close()
+
+
+def test_delete_cancels_on_the_venue(market: Market):
+    ws = market.stream()
+    cl = market.cl()
+    _, ask = market.best()
+    market.send(
+        clOrderId=cl,
+        transactionType="insert",
+        side="sell",
+        price=market.price(ask + 20 * market.tick),
+        qty=market.qty,
+    )
+    ws.wait(_status(cl, "new"))
+    status, body = market.send(clOrderId=cl, transactionType="delete")
+    assert status == 200 and body["orderStatus"] == "pendingcancel"
+    done = ws.wait(_status(cl, "cancelled"))
+    assert done["transactionType"] == "delete" and done["remainingQty"] == 0
+    assert market.venue_orders() == []
+    status, body = market.send(clOrderId=cl, transactionType="delete")
+    assert status == 409 and body["field"] == "clOrderId"
+    ws.close()
+
+
+def test_partial_fills_then_full_fill(market: Market):
+    ws = market.stream()
+    cl = market.cl()
+    bid, ask = market.best()
+    price = market.price(bid + market.tick) if ask - bid > market.tick else market.price(bid)
+    qty = round(market.qty * 4, 8)
+    market.send(clOrderId=cl, transactionType="insert", side="buy", price=price, qty=qty)
+    ws.wait(_status(cl, "new"))
+    market.trade("sell", price, market.qty)
+    part = ws.wait(_status(cl, "partiallyfilled"))
+    assert part["executedQty"] == pytest.approx(market.qty)
+    assert part["remainingQty"] == pytest.approx(round(qty - market.qty, 8))
+    assert part["tradeLiquidity"] == "add" and part["tradeId"] and part["exchTime"]
+    market.trade("sell", price, round(market.qty * 3, 8))
+    done = ws.wait(_status(cl, "filled"))
+    assert done["cumulativeFilledQty"] == pytest.approx(qty) and done["remainingQty"] == 0
+    assert market.venue_orders() == []
+    ws.close()
+
+
+REJECT = {
+    # Orders the venue refuses for the account's balance, inside every ems limit.
+    "bybit-spot": (40, "170131 Insufficient balance."),
+    "bybit-linear": (400, "110007 Available balance is insufficient"),
+    "bybit-inverse": (5_000_000, "110007 Available balance is insufficient"),
+    "bybit-option": (500, "110007 Available balance is insufficient"),
+}
+
+
+def test_venue_refusal_is_surfaced_with_the_venue_message(market: Market):
+    ws = market.stream()
+    cl = market.cl()
+    qty, message = REJECT[market.exchange]
+    market.send(
+        clOrderId=cl, transactionType="insert", side="buy", price=market.resting_buy(), qty=qty
+    )
+    done = ws.wait(_status(cl, "rejected"))
+    assert done["message"] == message
+    assert market.venue_orders() == []
+    # A refused update leaves the order as it was.
+    ok = market.cl()
+    market.send(
+        clOrderId=ok,
+        transactionType="insert",
+        side="buy",
+        price=market.resting_buy(),
+        qty=market.qty,
+    )
+    ws.wait(_status(ok, "new"))
+    market.send(clOrderId=ok, transactionType="update", qty=qty)
+    refused = ws.wait(
+        lambda f: (
+            f.get("clOrderId") == ok
+            and f["orderStatus"] == "rejected"
+            and f["transactionType"] == "update"
+        )
+    )
+    assert refused["message"] == message
+    _, working = market.api.get("/orders", sessionId=market.session_id)
+    assert [(o["clOrderId"], o["qty"]) for o in working] == [(ok, market.qty)]
+    ws.close()
+
+
+@pytest.mark.parametrize("count", [0, 1, 20, 21])
+def test_pull_cancels_every_working_order_in_one_cancel_all(market: Market, count: int):
+    ws = market.stream()
+    ids = [market.cl() for _ in range(count)]
+    base = Decimal(str(market.resting_buy()))
+    for i, cl in enumerate(ids):
+        ws.send(
+            {
+                "sessionId": market.session_id,
+                "symbol": market.symbol,
+                "clOrderId": cl,
+                "transactionType": "insert",
+                "side": "buy",
+                "price": market.price(base - (i % 5) * market.tick),
+                "qty": market.qty,
+            }
+        )
+    for cl in ids:
+        ws.wait(_status(cl, "new"))
+    before = market.venue.counts().get("/v5/order/cancel-all", 0)
+    status, body = market.send(transactionType="pull")
+    assert status == 200 and sorted(body["orders"]) == sorted(ids)
+    for cl in ids:
+        frame = ws.wait(_status(cl, "cancelled"))
+        assert frame["transactionType"] == "pull"
+    assert market.venue_orders() == []
+    calls = market.venue.counts().get("/v5/order/cancel-all", 0) - before
+    assert calls == (1 if count else 0)
+    ws.close()
+
+
+@pytest.mark.parametrize("exchange", ["bybit-spot", "bybit-linear"])
+def test_pull_sharing_the_symbol_cancels_only_ours_in_venue_batches(
+    api: Api, sim: dict[str, Any], exchange: str
+):
+    """With another session working the symbol on the same account, a pull cancels this
+    session's orders only, in batches of the venue's size (spot 10, others 20)."""
+    ours = start_session(api, sim, exchange, f"pull-a-{uuid.uuid4().hex[:8]}", 2)
+    theirs = start_session(api, sim, exchange, f"pull-b-{uuid.uuid4().hex[:8]}", 2)
+    ws = ours.stream()
+    other = theirs.stream()
+    keep = theirs.cl()
+    theirs.send(
+        clOrderId=keep,
+        transactionType="insert",
+        side="buy",
+        price=theirs.resting_buy(),
+        qty=theirs.qty,
+    )
+    other.wait(_status(keep, "new"))
+    ids = [ours.cl() for _ in range(21)]
+    for cl in ids:
+        ws.send({"sessionId": ours.session_id, "symbol": ours.symbol, "clOrderId": cl,
+                 "transactionType": "insert", "side": "buy", "price": ours.resting_buy(),
+                 "qty": ours.qty})  # fmt: skip
+    for cl in ids:
+        ws.wait(_status(cl, "new"))
+    before = ours.venue.counts()
+    status, body = ours.send(transactionType="pull")
+    assert status == 200 and len(body["orders"]) == 21
+    for cl in ids:
+        ws.wait(_status(cl, "cancelled"))
+    after = ours.venue.counts()
+    batch = 10 if MARKETS[exchange]["category"] == "spot" else 20
+    sent = after.get("order.cancel-batch", 0) - before.get("order.cancel-batch", 0)
+    assert sent == -(-21 // batch)
+    assert after.get("/v5/order/cancel-all", 0) == before.get("/v5/order/cancel-all", 0)
+    assert [o["orderLinkId"] for o in ours.venue_orders()] == [
+        o["orderLinkId"] for o in theirs.venue_orders()
+    ]
+    assert len(ours.venue_orders()) == 1
+    assert ours.api.get("/orders", sessionId=ours.session_id)[1] == []
+    theirs.send(transactionType="pull")
+    other.wait(_status(keep, "cancelled"))
+    ws.close()
+    other.close()
