@@ -21,7 +21,7 @@ import orjson
 from picows import WSMsgType
 
 from ems._core import OkxBatchCancel, Trade, TradeScanner
-from ems.errors import VenueError, VenueUnknownOutcome
+from ems.errors import VenueError, VenueRateLimited, VenueUnknownOutcome
 from ems.model import TERMINAL_STATUSES, OrderStatus, OrderType, Side
 from ems.venues.base import ExecutionReport, VenueListener, VenueSession
 from ems.venues.feed import Feed
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("ems.okx")
 
 ORDER_DOES_NOT_EXIST = 51603
+RATE_LIMIT_CODES = frozenset({"50011", "50061"})
+REPLY_TIMEOUT_S = 10.0
+"""An operation not answered in this long has an unknown outcome (the caller reconciles)."""
 SUBSCRIPTIONS = [
     {"channel": "orders", "instType": "ANY"},
     {"channel": "positions", "instType": "ANY"},
@@ -303,7 +306,7 @@ class OkxSession(VenueSession):
     ) -> ExecutionReport | None:
         vid = order.venue_client_id
         try:
-            reply = await sent
+            reply = await _reply(sent)
             item = _single_item(reply)
         except VenueUnknownOutcome:
             raise
@@ -349,7 +352,7 @@ class OkxSession(VenueSession):
     async def amend(self, order: Order, price: int, qty: int) -> ExecutionReport | None:
         inst = order.instrument
         args = self.amend_args(order, price, qty)
-        item = _single_item(await self.socket.request("amend-order", [args]))
+        item = _single_item(await _reply(self.socket.request("amend-order", [args])))
         if str(item.get("sCode")) != "0":
             raise VenueError(codec.item_error(item), _int(item.get("sCode")))
         report = ExecutionReport(
@@ -373,12 +376,12 @@ class OkxSession(VenueSession):
         self, sent: Awaitable[dict[str, Any]], order: Order, args: dict[str, Any]
     ) -> ExecutionReport | None:
         try:
-            reply = await sent
+            reply = await _reply(sent)
         except ConnectionLost:
             # A cancel is safe to repeat: send it once more on the next connection.
             if not await self.socket.wait_ready(QUEUE_MAX_S):
                 raise
-            reply = await self.socket.request("cancel-order", [args])
+            reply = await _reply(self.socket.request("cancel-order", [args]))
         item = _single_item(reply)
         if str(item.get("sCode")) != "0":
             raise VenueError(codec.item_error(item), _int(item.get("sCode")))
@@ -408,8 +411,8 @@ class OkxSession(VenueSession):
         lost: list[str] = []
         for future, frame in sent:
             try:
-                reply = await future
-            except ConnectionLost:
+                reply = await _reply(future)
+            except VenueUnknownOutcome:
                 lost += _ids_in(frame)
                 continue
             except VenueError as exc:
@@ -426,8 +429,10 @@ class OkxSession(VenueSession):
     async def _cancel_batches(self, symbol: str, ids: list[str]) -> int:
         inst = self._inst_arg(symbol)
         futures = [
-            self.socket.request(
-                "batch-cancel-orders", [{**inst, "clOrdId": vid} for vid in ids[i : i + 20]]
+            _reply(
+                self.socket.request(
+                    "batch-cancel-orders", [{**inst, "clOrdId": vid} for vid in ids[i : i + 20]]
+                )
             )
             for i in range(0, len(ids), 20)
         ]
@@ -489,12 +494,26 @@ class OkxSession(VenueSession):
         return out
 
 
+async def _reply(sent: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """An operation's reply; silence past `REPLY_TIMEOUT_S` is an unknown outcome."""
+    try:
+        return await asyncio.wait_for(sent, REPLY_TIMEOUT_S)
+    except TimeoutError:
+        raise VenueUnknownOutcome(f"no reply in {REPLY_TIMEOUT_S:g}s") from None
+
+
 def _single_item(reply: dict[str, Any]) -> dict[str, Any]:
-    """The one result item of a single operation; a format error becomes `VenueError`."""
+    """The one result item of a single operation; a refused request becomes `VenueError`."""
+    code = str(reply.get("code", ""))
+    if code in RATE_LIMIT_CODES:
+        raise VenueRateLimited(f"{code} {reply.get('msg')}", _int(code), 429, 1.0)
     data = reply.get("data")
     if isinstance(data, list) and data and isinstance(data[0], dict):
-        return data[0]
-    raise VenueError(f"{reply.get('code')} {reply.get('msg')}", _int(reply.get("code")))
+        item = data[0]
+        if str(item.get("sCode")) in RATE_LIMIT_CODES:
+            raise VenueRateLimited(codec.item_error(item), _int(item.get("sCode")), 429, 1.0)
+        return item
+    raise VenueError(f"{code} {reply.get('msg')}", _int(code))
 
 
 def _ids_in(frame: bytes) -> list[str]:
