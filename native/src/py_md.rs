@@ -215,6 +215,7 @@ impl OrderBook {
         self.book.buffered()
     }
 
+    /// The venue whose rules the book follows ("binance_spot", "okx", ...).
     #[getter]
     fn venue(&self) -> &'static str {
         self.venue
@@ -386,6 +387,7 @@ macro_rules! text_getters {
                 self.fields.is_maker
             }
 
+            /// True if the order may only reduce a position.
             #[getter]
             fn reduce_only(&self) -> bool {
                 self.fields.reduce_only
