@@ -272,3 +272,45 @@ def test_pull_of_a_thousand_orders_takes_fifty_messages(api, sim):  # type: igno
     m = start_okx_session(api, sim, "BTC-USDT")
     _pull_and_count(m, 1000, timeout=60)
     assert_matches_venue(m)
+
+
+def test_use_margin_sends_spot_orders_cross(api, sim):  # type: ignore[no-untyped-def]
+    from tests.okx.conftest import assert_matches_venue, start_okx_session
+
+    m = start_okx_session(api, sim, "BTC-USDT", useMargin=True)
+    ws = m.stream()
+    cl = m.cl()
+    _insert(m, cl, side="buy", price=m.resting_buy(), qty=m.qty)
+    new = ws.wait(status_is(cl, "new"))
+    (venue,) = [o for o in m.venue_orders() if o["ordId"] == new["exchOrderId"]]
+    assert venue["tdMode"] == "cross"
+    m.send(transactionType="pull")
+    ws.wait(status_is(cl, "cancelled"))
+    assert_matches_venue(m)
+    ws.close()
+
+
+def test_session_without_passphrase_is_refused(api, sim):  # type: ignore[no-untyped-def]
+    account = sim["accounts"][0]
+    status, body = api.post(
+        "/startOrderHandler",
+        {
+            "exchangeKey": {"apiKey": account["apiKey"], "secretKey": account["secretKey"],
+                            "exchange": "okx"},
+            "sessionId": "okx-no-passphrase",
+            "restUrl": sim["okx"]["restUrl"],
+            "wsUrl": sim["okx"]["wsUrl"],
+        },
+    )  # fmt: skip
+    assert status == 400 and body["field"] == "exchangeKey.passphrase"
+    status, body = api.post(
+        "/startOrderHandler",
+        {
+            "exchangeKey": {"apiKey": account["apiKey"], "secretKey": account["secretKey"],
+                            "passphrase": "wrong", "exchange": "okx"},
+            "sessionId": "okx-bad-passphrase",
+            "restUrl": sim["okx"]["restUrl"],
+            "wsUrl": sim["okx"]["wsUrl"],
+        },
+    )  # fmt: skip
+    assert status == 400 and "50105" in body["error"] and "wrong" not in body["error"]

@@ -247,3 +247,17 @@ def test_instruments_expose_inst_id_code(client: Client):
     r = requests.get(client.base + "/api/v5/public/instruments?instType=SWAP", timeout=5).json()
     swap = {i["instId"]: i for i in r["data"]}["BTC-USDT-SWAP"]
     assert swap["instIdCode"] == 10459 and swap["ctVal"] == "0.01" and swap["ctType"] == "linear"
+
+
+def test_business_path_serves_trades_all_one_trade_per_message(client: Client):
+    conn = client.ws("/ws/v5/business")
+    conn.send('{"op":"subscribe","args":[{"channel":"trades-all","instId":"ETH-USDT"}]}')
+    assert orjson.loads(conn.recv(timeout=5))["event"] == "subscribe"
+    trade = {"instId": "ETH-USDT", "px": 2000.5, "sz": 12, "side": "buy"}
+    fills = requests.post(client.base + "/sim/trade", timeout=5, json=trade).json()["fills"]
+    for _ in fills:
+        push = orjson.loads(conn.recv(timeout=5))
+        assert push["arg"]["channel"] == "trades-all" and len(push["data"]) == 1
+    conn.send('{"op":"subscribe","args":[{"channel":"orders","instType":"ANY"}]}')
+    assert orjson.loads(conn.recv(timeout=5))["code"] == "60018"
+    conn.close()

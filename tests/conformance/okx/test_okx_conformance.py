@@ -173,3 +173,18 @@ def test_batch_cancel_messages_follow_inserts_and_removals():
         named += [a["clOrdId"] for a in message["args"]]
     assert sorted(named) == sorted(f"o{n}" for n in range(45) if n % 3)
     assert len(builder.pull()) == 2
+
+
+def test_testnet_means_demo_trading_hosts_and_header():
+    demo = hosts(None, None, True)
+    assert demo.ws_url == "wss://wspap.okx.com:8443" and demo.rest_url == "https://www.okx.com"
+    live = hosts(None, None, False)
+    assert live.ws_url == "wss://ws.okx.com:8443" and not live.demo
+    own = hosts("https://aws.okx.com/", "wss://wsaws.okx.com:8443", False)
+    assert (own.rest_url, own.ws_url) == ("https://aws.okx.com", "wss://wsaws.okx.com:8443")
+    rest = OkxRest(None, "k", "s", "p", True)  # type: ignore[arg-type]
+    headers = rest.headers("GET", "/api/v5/account/balance")
+    assert headers["x-simulated-trading"] == "1"
+    assert set(headers) >= {"OK-ACCESS-KEY", "OK-ACCESS-SIGN", "OK-ACCESS-TIMESTAMP",
+                            "OK-ACCESS-PASSPHRASE"}  # fmt: skip
+    assert "x-simulated-trading" not in OkxRest(None, "k", "s", "p", False).headers("GET", "/")  # type: ignore[arg-type]
