@@ -62,6 +62,11 @@ impl TriggerIndex {
         price: i64,
         aggressor_side: i8,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
+        if aggressor_side != 1 && aggressor_side != -1 {
+            return Err(PyValueError::new_err(
+                "aggressor_side must be BUY (1) or SELL (-1)",
+            ));
+        }
         if !self.inner.would_fire(price, aggressor_side) {
             return Ok(None);
         }

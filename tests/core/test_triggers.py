@@ -71,3 +71,8 @@ def test_matches_brute_force_scan_on_random_input() -> None:
             want = [(h[0], str(h[0]).encode()) for h in hits] or None
             assert index.on_trade(price, side) == want
         assert len(index) == len(model)
+
+
+def test_aggressor_side_must_be_buy_or_sell() -> None:
+    with pytest.raises(ValueError):
+        TriggerIndex().on_trade(100, 0)
