@@ -478,9 +478,14 @@ class FixInitiator:
         self.next_in = seq + 1
         self._process(msg)
         queue = self._queue
-        while queue and self.next_in in queue:
-            queued = queue.pop(self.next_in)
-            self.next_in += 1
+        while queue:
+            lowest = min(queue)
+            if lowest > self.next_in:
+                break
+            queued = queue.pop(lowest)
+            if lowest == self.next_in:
+                self.next_in += 1
+            # else: a gap fill jumped over a message we did receive; it is still news.
             if queued.msg_type != "2":  # resend requests were answered on arrival
                 self._process(queued)
         if not queue:
