@@ -26,7 +26,20 @@ def sim(logs_dir: Path) -> Iterator[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def ems_server(logs_dir: Path) -> Iterator[Process]:
     process = Process(
-        ["serve", "--key", API_KEY, "--port", "0", "--promPort", "0"], logs_dir / "ems.log"
+        [
+            "serve",
+            "--key",
+            API_KEY,
+            "--port",
+            "0",
+            "--promPort",
+            "0",
+            "--journal",
+            str(logs_dir / "journal.db"),
+            "--secrets-key",
+            "e2e-secrets-key",
+        ],
+        logs_dir / "ems.log",
     )
     yield process
     process.stop()

@@ -23,16 +23,23 @@ class Config:
     """CPU list the process is pinned to, e.g. "2" or "2,3" or "2-3"."""
     spin: bool = False
     """Busy-poll the event loop instead of sleeping in the kernel (burns a core)."""
+    journal: str = "ems-journal.db"
+    """SQLite journal file; "none" disables journaling."""
+    secrets_key: str | None = None
+    """Encrypts exchange secrets in the journal; without it sessions are not persisted."""
     risk: dict[str, Any] = field(default_factory=dict)
     """Default risk limits for every session (the config file's `[risk]` table)."""
 
     def __repr__(self) -> str:
         # The key is a secret: never print it.
         shown = ", ".join(
-            f"{f.name}={'****' if f.name == 'key' else getattr(self, f.name)!r}"
+            f"{f.name}={'****' if f.name in SECRET_SETTINGS else getattr(self, f.name)!r}"
             for f in fields(self)
         )
         return f"Config({shown})"
+
+
+SECRET_SETTINGS = frozenset({"key", "secrets_key"})
 
 
 class ConfigError(ValueError):
@@ -76,6 +83,8 @@ _KINDS: dict[str, type] = {
     "config": str,
     "cpus": str,
     "spin": bool,
+    "journal": str,
+    "secrets_key": str,
 }
 
 
@@ -88,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_const", const=True, help="debug logging")
     p.add_argument("--host", help="address to bind (default 127.0.0.1)")
     p.add_argument("--config", help="TOML file with any of these settings")
+    p.add_argument("--journal", help="journal file (default ems-journal.db; none disables)")
+    p.add_argument(
+        "--secrets-key",
+        dest="secrets_key",
+        help="key encrypting exchange secrets in the journal (or EMS_SECRETS_KEY)",
+    )
     p.add_argument("--cpus", help="pin the process to these CPUs, e.g. 2 or 2,3 or 2-3")
     p.add_argument(
         "--spin",

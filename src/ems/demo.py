@@ -98,7 +98,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--debug", action="store_true")
     args = p.parse_args(argv)
     configure_logging(args.debug)
-    cfg = Config(key=args.key or secrets.token_urlsafe(16), port=args.port, promPort=args.promPort)
+    cfg = Config(
+        key=args.key or secrets.token_urlsafe(16),
+        port=args.port,
+        promPort=args.promPort,
+        journal="none",  # the demo's simulator forgets everything on exit anyway
+    )
     sim, venues = start_simulator()
     try:
         uvloop.run(_run(cfg, venues))

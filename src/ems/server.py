@@ -16,6 +16,7 @@ from aiohttp import web
 from ems.api.app import build_app
 from ems.config import Config, ConfigError, load, parse_cpus
 from ems.engine.engine import Engine
+from ems.engine.journal import Journal
 from ems.engine.risk import RiskEngine, parse_limits
 from ems.engine.triggers import TriggerManagers
 from ems.errors import ApiError
@@ -47,8 +48,18 @@ class Server:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.metrics = Metrics()
+        self.journal = (
+            Journal(cfg.journal, cfg.secrets_key)
+            if cfg.journal and cfg.journal.lower() != "none"
+            else None
+        )
+        if self.journal is not None and not self.journal.persists_sessions:
+            log.warning("no --secrets-key: sessions will not survive a restart")
         self.engine = Engine(
-            self.metrics, testnet=cfg.testnet, risk=RiskEngine(parse_limits(cfg.risk, "risk."))
+            self.metrics,
+            testnet=cfg.testnet,
+            risk=RiskEngine(parse_limits(cfg.risk, "risk.")),
+            journal=self.journal,
         )
         self.triggers = TriggerManagers(self.engine)
         self._runners: list[web.AppRunner] = []
@@ -72,10 +83,13 @@ class Server:
         await web.TCPSite(prom_runner, self.cfg.host, self.cfg.promPort, reuse_address=True).start()
         self._runners.append(prom_runner)
         self.prom_port = _bound_port(prom_runner)
+        await self.engine.recover()
 
     async def stop(self) -> None:
         await self.triggers.close()
         await self.engine.close()
+        if self.journal is not None:
+            self.journal.close()
         for runner in reversed(self._runners):
             await runner.cleanup()
 

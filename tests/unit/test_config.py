@@ -64,3 +64,10 @@ def test_cpu_lists_parse_and_bad_ones_are_refused():
         load(["--key", "k", "--cpus", "two"], {})
     assert load(["--key", "k", "--spin"], {}).spin is True
     assert load(["--key", "k"], {"EMS_CPUS": "0-1"}).cpus == "0-1"
+
+
+def test_journal_settings_and_secret_hiding():
+    cfg = load(["--key", "k", "--journal", "/tmp/x.db", "--secrets-key", "s3cr3t-value"], {})
+    assert cfg.journal == "/tmp/x.db" and cfg.secrets_key == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(cfg)
+    assert load(["--key", "k"], {"EMS_SECRETS_KEY": "e"}).secrets_key == "e"

@@ -176,7 +176,27 @@ async def get_position(request: web.Request) -> web.Response:
 async def orders(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     session = engine.session(request.query.get("sessionId"))
+    every = request.query.get("all", "false").lower()
+    if every not in ("true", "false"):
+        raise ApiError("all must be true or false", "all")
+    if every == "true":
+        return _json([session.transaction(o) for o in session.orders.values()])
     return _json(session.working_orders())
+
+
+async def sessions(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    return _json(
+        [
+            {
+                "sessionId": s.session_id,
+                "exchange": s.exchange,
+                "clientIdPrefixes": list(s.prefixes),
+                "workingOrders": sum(1 for o in s.orders.values() if o.working),
+            }
+            for s in engine.sessions.values()
+        ]
+    )
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -315,6 +335,7 @@ def build_app(
     app.router.add_post("/getPosition", get_position)
     app.router.add_get("/getPosition", get_position)
     app.router.add_get("/orders", orders)
+    app.router.add_get("/sessions", sessions)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/subscribeUpdates", subscribe_updates)
     app.router.add_get("/subscribePositions", subscribe_positions)

@@ -321,17 +321,33 @@ def openapi_document() -> dict[str, Any]:
                 "refresh", "Re-query orders from the venue", "refresh", {"type": "object"}
             ),
             "/getPosition": get_position,
+            "/sessions": {
+                "get": {
+                    "operationId": "sessions",
+                    "summary": "Running sessions, their client-id prefixes and working orders",
+                    "responses": {
+                        "200": _ok({"type": "array", "items": {"type": "object"}}),
+                        "401": _ERRORS["401"],
+                    },
+                }
+            },
             "/orders": {
                 "get": {
                     "operationId": "orders",
-                    "summary": "Working orders of a session",
+                    "summary": "Working orders of a session (all=true: every order)",
                     "parameters": [
                         {
                             "name": "sessionId",
                             "in": "query",
                             "required": True,
                             "schema": {"type": "string"},
-                        }
+                        },
+                        {
+                            "name": "all",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "boolean", "default": False},
+                        },
                     ],
                     "responses": {
                         "200": _ok({"type": "array", "items": _ref("ordertransaction")}),

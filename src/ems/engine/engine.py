@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
 
 from ems._core import Trade
+from ems.engine.journal import Journal, StoredSession
 from ems.engine.orders import Pending
 from ems.engine.risk import RiskEngine
 from ems.engine.session import OrderSession, SendOrder, _base36
@@ -17,6 +19,10 @@ from ems.venues.feed import Feed
 from ems.venues.registry import VenueParams, create_venue
 
 log = logging.getLogger("ems.engine")
+
+RECOVERY_LOOKBACK_MS = 120_000
+"""How far before the journal's last record to look for orders sent just before a crash."""
+RECOVERY_SETTINGS = frozenset({"restUrl", "wsUrl", "localAddress", "testnet", "useMargin"})
 
 
 def mask(secret: str) -> str:
@@ -30,16 +36,22 @@ class Engine:
     """Owns the order sessions of one server."""
 
     def __init__(
-        self, metrics: Metrics, testnet: bool = False, risk: RiskEngine | None = None
+        self,
+        metrics: Metrics,
+        testnet: bool = False,
+        risk: RiskEngine | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.metrics = metrics
         self.testnet = testnet
         self.sessions: dict[str, OrderSession] = {}
         self._starting: set[str] = set()
         self.risk = risk or RiskEngine()
+        self.journal = journal
         self.last_price: dict[tuple[str, str], float] = {}
         """Last public trade price by (exchange, symbol): the risk band's reference."""
         self._watched: dict[tuple[str, str], Feed] = {}
+        self._recovering: set[asyncio.Task[None]] = set()
 
     def session(self, session_id: object, field: str = "sessionId") -> OrderSession:
         """The running session named `session_id`, or a 404 naming the field."""
@@ -50,7 +62,9 @@ class Engine:
             raise ApiError(f"unknown sessionId {session_id!r}", field, 404)
         return found
 
-    async def start_session(self, session_id: str, params: VenueParams) -> OrderSession:
+    async def start_session(
+        self, session_id: str, params: VenueParams, known_prefixes: tuple[str, ...] = ()
+    ) -> OrderSession:
         """Connects a new named session; refuses a name already used."""
         if session_id in self.sessions or session_id in self._starting:
             raise ApiError(f"sessionId {session_id!r} is already in use", "sessionId", 409)
@@ -69,6 +83,8 @@ class Engine:
                 shares_symbol=self._shares_symbol,
                 risk=self.risk,
                 reference_price=self.reference_price,
+                journal=self.journal,
+                known_prefixes=known_prefixes,
             )
             venue = create_venue(params, session)
             session.venue = venue
@@ -88,9 +104,77 @@ class Engine:
                 ) from None
             self.sessions[session_id] = session
             self.metrics.sessions.set(len(self.sessions))
+            if self.journal is not None:
+                self.journal.session(
+                    StoredSession(
+                        session_id=session_id,
+                        exchange=params.exchange,
+                        secrets={
+                            "apiKey": params.api_key,
+                            "secretKey": params.secret,
+                            "passphrase": params.passphrase,
+                        },
+                        settings={
+                            "restUrl": params.rest_url,
+                            "wsUrl": params.ws_url,
+                            "localAddress": params.local_address,
+                            "testnet": params.testnet,
+                            "useMargin": params.use_margin,
+                            **params.extra,
+                        },
+                        prefixes=list(session.prefixes),
+                    )
+                )
             return session
         finally:
             self._starting.discard(session_id)
+
+    async def recover(self) -> None:
+        """Restarts every journaled session and reconciles it with its venue."""
+        if self.journal is None:
+            return
+        since_ms = self.journal.last_event_ms() - RECOVERY_LOOKBACK_MS
+        for stored in self.journal.sessions():
+            self._recovering.add(
+                asyncio.get_running_loop().create_task(self._recover_one(stored, since_ms))
+            )
+
+    async def _recover_one(self, stored: StoredSession, since_ms: int) -> None:
+        assert self.journal is not None
+        settings = stored.settings
+        params = VenueParams(
+            exchange=stored.exchange,
+            api_key=stored.secrets["apiKey"],
+            secret=stored.secrets["secretKey"],
+            passphrase=stored.secrets.get("passphrase", ""),
+            rest_url=settings.get("restUrl"),
+            ws_url=settings.get("wsUrl"),
+            local_address=settings.get("localAddress"),
+            testnet=bool(settings.get("testnet")),
+            use_margin=bool(settings.get("useMargin")),
+            extra={k: v for k, v in settings.items() if k not in RECOVERY_SETTINGS},
+        )
+        delay = 1.0
+        while True:
+            try:
+                session = await self.start_session(
+                    stored.session_id, params, tuple(stored.prefixes)
+                )
+                break
+            except ApiError as exc:
+                log.error(
+                    "recovering session %s: %s; retrying in %.0fs",
+                    stored.session_id,
+                    exc.message,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        session.restore(
+            list(self.journal.orders(stored.session_id)), self.journal.positions(stored.session_id)
+        )
+        counts = await session.reconcile(since_ms)
+        log.warning("session %s recovered: %s", stored.session_id, counts)
 
     def reference_price(self, exchange: str, symbol: str) -> float | None:
         return self.last_price.get((exchange, symbol))
@@ -142,6 +226,8 @@ class Engine:
         return False
 
     async def close(self) -> None:
+        for task in self._recovering:
+            task.cancel()
         for feed in self._watched.values():
             await feed.stop()
         self._watched.clear()

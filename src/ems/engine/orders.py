@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ems._core import OffGridError
 from ems.model import (
@@ -164,3 +165,68 @@ def apply_report(order: Order, report: ExecutionReport) -> Fill | None:
     if order.pending == Pending.NEW:
         order.pending = Pending.NONE
     return fill
+
+
+def order_state(order: Order) -> dict[str, object]:
+    """Everything needed to rebuild an order after a restart (prices as venue text)."""
+    inst = order.instrument
+    pg, qg = inst.price_grid, inst.qty_grid
+    return {
+        "cl": order.cl_order_id,
+        "vid": order.venue_client_id,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.order_type.value,
+        "tif": order.tif.value,
+        "price": pg.format(order.price),
+        "qty": qg.format(order.qty),
+        "tx": order.transaction_type.value,
+        "status": order.status.value,
+        "pending": order.pending,
+        "exch": order.exch_order_id,
+        "cum": qg.format(order.cum_qty),
+        "legs": {vid: qg.format(units) for vid, units in order.leg_cum.items()},
+        "sent": order.send_time,
+        "exchTime": order.exch_time,
+        "message": order.message,
+        "trigger": order.trigger_id,
+        "risk": order.risk_reason,
+        "replacing": order.replacing_to,
+        "pendingPrice": pg.format(order.pending_price),
+        "pendingQty": qg.format(order.pending_qty),
+    }
+
+
+def order_from_state(
+    state: dict[str, Any], session_id: str, exchange: str, instrument: Instrument
+) -> Order:
+    """The inverse of `order_state`."""
+    pg, qg = instrument.price_grid, instrument.qty_grid
+    order = Order(
+        session_id=session_id,
+        exchange=exchange,
+        cl_order_id=state["cl"],
+        venue_client_id=state["vid"],
+        symbol=state["symbol"],
+        side=Side(state["side"]),
+        order_type=OrderType(state["type"]),
+        tif=TimeInForce(state["tif"]),
+        price=pg.units(state["price"]),
+        qty=qg.units(state["qty"]),
+        instrument=instrument,
+        transaction_type=TransactionType(state["tx"]),
+        status=OrderStatus(state["status"]),
+        pending=state["pending"],
+        exch_order_id=state["exch"],
+        cum_qty=qg.units(state["cum"]),
+        send_time=state["sent"],
+        exch_time=state["exchTime"],
+        message=state["message"],
+        trigger_id=state["trigger"],
+        pending_price=pg.units(state["pendingPrice"]),
+        pending_qty=qg.units(state["pendingQty"]),
+        replacing_to=state["replacing"],
+    )
+    order.leg_cum = {vid: qg.units(text) for vid, text in state["legs"].items()}
+    order.risk_reason = state["risk"]
+    return order

@@ -10,12 +10,20 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
 from ems._core import OffGridError
-from ems.engine.orders import Fill, Order, Pending, apply_report
+from ems.engine.journal import Journal
+from ems.engine.orders import (
+    Fill,
+    Order,
+    Pending,
+    apply_report,
+    order_from_state,
+    order_state,
+)
 from ems.engine.risk import Exposure, RiskDenied, RiskEngine
 from ems.errors import ApiError, VenueError, VenueRateLimited, VenueUnknownOutcome
 from ems.metrics import Metrics
@@ -92,6 +100,8 @@ class OrderSession:
         shares_symbol: Callable[[OrderSession, str], bool],
         risk: RiskEngine | None = None,
         reference_price: Callable[[str, str], float | None] | None = None,
+        journal: Journal | None = None,
+        known_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.session_id = session_id
         self.exchange = exchange
@@ -103,6 +113,9 @@ class OrderSession:
         self._next_id = 0
         self._shares_symbol = shares_symbol
         self.risk = risk or RiskEngine()
+        self.journal = journal
+        self.prefixes = (*known_prefixes, client_id_prefix)
+        """Every client-id prefix this session has used (older ones from before restarts)."""
         self._reference_price = reference_price or (lambda exchange, symbol: None)
         self.orders: dict[str, Order] = {}
         self._by_venue_id: dict[str, Order] = {}
@@ -351,6 +364,13 @@ class OrderSession:
         self._by_venue_id[order.venue_client_id] = order
         self.metrics.order_sent(self.exchange, TransactionType.INSERT)
         self._emit(order)
+        if self.journal is not None:
+            self.journal.event(
+                self.session_id,
+                "insert",
+                order.cl_order_id,
+                {"vid": order.venue_client_id, "sent": order.send_time},
+            )
         self._spawn(self._run_insert(order, sent))
 
     def _working_order(self, req: SendOrder) -> Order:
@@ -764,6 +784,23 @@ class OrderSession:
         order.last_emitted = key
         self.metrics.update(self.exchange, order.visible_status)
         self._publish(orjson.dumps(self.transaction(order, fill)))
+        if self.journal is not None:
+            self.journal.order(
+                self.session_id, order.cl_order_id, order_state(order), order.working
+            )
+            if fill is not None:
+                self.journal.event(
+                    self.session_id,
+                    "fill",
+                    order.cl_order_id,
+                    {
+                        "qty": order.instrument.qty_grid.format(fill.qty),
+                        "price": order.instrument.price_grid.format(fill.price)
+                        if fill.price
+                        else None,
+                        "tradeId": fill.trade_id,
+                    },
+                )
 
     def _publish(self, frame: bytes) -> None:
         for sub in tuple(self.subscribers):
@@ -774,6 +811,10 @@ class OrderSession:
 
     def _emit_positions(self, symbol: str) -> None:
         self.metrics.position(self.session_id, self.exchange, symbol, self.positions[symbol])
+        if self.journal is not None:
+            self.journal.position(
+                self.session_id, symbol, self._spot_positions.get(symbol), self.positions[symbol]
+            )
         if self.position_subscribers:
             frame = self.positions_frame()
             for sub in tuple(self.position_subscribers):
@@ -781,6 +822,125 @@ class OrderSession:
 
     def working_orders(self) -> list[dict[str, object]]:
         return [self.transaction(o) for o in self.orders.values() if o.working]
+
+    # ----------------------------------------------------------------- recovery
+
+    def restore(
+        self,
+        orders: list[tuple[dict[str, Any], bool]],
+        positions: dict[str, tuple[int | None, float]],
+    ) -> None:
+        """Rebuilds orders and positions from the journal (before reconciliation)."""
+        for state, _working in orders:
+            inst = self.venue.instruments.get(state["symbol"])
+            if inst is None:
+                log.error(
+                    "%s: journaled order %s on unknown symbol %s",
+                    self.session_id,
+                    state["cl"],
+                    state["symbol"],
+                )
+                continue
+            order = order_from_state(state, self.session_id, self.exchange, inst)
+            order.last_emitted = ()
+            self.orders[order.cl_order_id] = order
+            for vid in order.leg_cum:
+                self._by_venue_id[vid] = order
+            if order.exch_order_id:
+                self._by_exch_id[order.exch_order_id] = order
+        for symbol, (units, value) in positions.items():
+            if not self.venue.capabilities.positions_from_venue:
+                inst = self.venue.instruments.get(symbol)
+                if units is not None and inst is not None:
+                    self._spot_positions[symbol] = units
+                    value = inst.qty_grid.value(units)
+            self.positions[symbol] = value
+
+    def owns(self, venue_client_id: str) -> bool:
+        """Whether a venue client id was made by this session (now or before a restart)."""
+        return venue_client_id.startswith(self.prefixes)
+
+    async def reconcile(self, since_ms: int) -> dict[str, int]:
+        """Brings every order of this session in line with the venue after a restart.
+
+        Orders ems journaled are queried one by one; orders the venue has under this
+        session's prefixes that ems never recorded (sent just before a crash) are
+        adopted, with their venue client id as clOrderId. Every correction goes out on
+        the update stream.
+        """
+        counts = {"checked": 0, "adopted": 0, "rejected": 0}
+        for order in [o for o in self.orders.values() if o.working]:
+            counts["checked"] += 1
+            try:
+                report = await self.venue.query(order)
+            except (VenueError, VenueUnknownOutcome) as exc:
+                log.warning(
+                    "%s: reconcile query of %s failed: %s",
+                    self.session_id,
+                    order.venue_client_id,
+                    exc,
+                )
+                self._spawn(self._reconcile(order))
+                continue
+            if report is None:
+                if not order.exch_order_id:
+                    counts["rejected"] += 1
+                    self._reject(order, "venue never received the order (found on restart)")
+                else:
+                    order.status = OrderStatus.CANCELLED
+                    order.pending = Pending.NONE
+                    order.message = "venue no longer knows the order (found on restart)"
+                    self._emit(order)
+                continue
+            if order.pending in (Pending.UPDATE, Pending.CANCEL):
+                order.pending = Pending.NONE
+            self.on_report(report)
+        symbols = {o.symbol for o in self.orders.values()}
+        try:
+            found = await self.venue.recent_orders(symbols, since_ms)
+        except (VenueError, VenueUnknownOutcome) as exc:
+            log.warning("%s: cannot list the venue's orders: %s", self.session_id, exc)
+            found = []
+        for report in found:
+            vid = report.venue_client_id
+            if not self.owns(vid) or vid in self._by_venue_id:
+                continue
+            adopted = self._adopt(report)
+            if adopted is not None:
+                counts["adopted"] += 1
+        return counts
+
+    def _adopt(self, report: ExecutionReport) -> Order | None:
+        inst = self.venue.instruments.get(report.symbol)
+        if inst is None or report.side is None:
+            return None
+        try:
+            price = inst.price_grid.units(report.price) if report.price else 0
+            qty = inst.qty_grid.units(report.qty or "0")
+        except ValueError:
+            return None
+        order = Order(
+            session_id=self.session_id,
+            exchange=self.exchange,
+            cl_order_id=report.venue_client_id,
+            venue_client_id=report.venue_client_id,
+            symbol=report.symbol,
+            side=report.side,
+            order_type=report.order_type or OrderType.LIMIT,
+            tif=report.tif or TimeInForce.GTC,
+            price=price,
+            qty=qty,
+            instrument=inst,
+            pending=Pending.NONE,
+            message="adopted: found on the venue after a restart",
+        )
+        order.leg_cum[order.venue_client_id] = 0
+        self.orders[order.cl_order_id] = order
+        self._by_venue_id[order.venue_client_id] = order
+        log.warning("%s: adopted venue order %s", self.session_id, order.venue_client_id)
+        self.on_report(report)
+        self._emit(order)
+        return order
 
     # ----------------------------------------------------------------- lifecycle
 

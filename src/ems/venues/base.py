@@ -155,3 +155,9 @@ class VenueSession(abc.ABC):
     @abc.abstractmethod
     def trade_feed(self, symbol: str, on_trade: Callable[[Trade], None]) -> Feed:
         """A not-yet-started feed of `symbol`'s public trades, each parsed onto its grids."""
+
+    async def recent_orders(self, symbols: set[str], since_ms: int) -> list[ExecutionReport]:
+        """The account's orders on `symbols` open now or updated since `since_ms`
+        (for adopting orders sent just before a crash). Venues without a way to list
+        them return only what they can."""
+        return []

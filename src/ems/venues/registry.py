@@ -7,7 +7,8 @@ is one entry in `FACTORIES`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ems.errors import ApiError
 from ems.venues.base import VenueSession
@@ -33,6 +34,8 @@ class VenueParams:
     local_address: str | None
     testnet: bool
     use_margin: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Venue-specific startOrderHandler options (persisted with the session)."""
     cancel_on_disconnect: bool | None = None
     """Deribit: CancelOnDisconnect on the FIX Logon (None: the account's default)."""
     session_id: str = ""

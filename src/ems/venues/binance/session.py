@@ -358,3 +358,18 @@ class BinanceSession(VenueSession):
         for p in data:
             totals[p["symbol"]] = totals.get(p["symbol"], 0.0) + float(p.get("positionAmt", 0))
         return totals
+
+    async def recent_orders(self, symbols: set[str], since_ms: int) -> list[ExecutionReport]:
+        """Open orders on every symbol, plus each traded symbol's orders since `since_ms`."""
+        seen: dict[str, ExecutionReport] = {}
+        for item in await self.rest.request("GET", self._path("openOrders")):
+            report = codec.query_report(item)
+            seen[report.venue_client_id] = report
+        for symbol in sorted(symbols):
+            items = await self.rest.request(
+                "GET", self._path("allOrders"), {"symbol": symbol, "startTime": since_ms}
+            )
+            for item in items:
+                report = codec.query_report(item)
+                seen.setdefault(report.venue_client_id, report)
+        return list(seen.values())

@@ -1,0 +1,265 @@
+"""The crash-safe journal: sessions, orders, fills and positions in one SQLite file.
+
+The hot path never waits on the disk. Callers hand records to `Journal.write`, which only
+appends to a bounded in-memory queue; a writer thread drains it in batches, one
+transaction per batch, in WAL mode with `synchronous=NORMAL` (a committed batch survives
+a process crash; an OS crash can lose the last batches, as can a process crash before
+the writer ran). What a crash loses in that window is recovered from the venue by
+reconciliation on restart, which is why every client order id ems sends starts with a
+prefix of its session.
+
+Exchange secrets are encrypted at rest with AES-GCM under a key derived (scrypt) from the
+operator's secrets key; without one, sessions are not persisted and nothing can be
+recovered after a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+log = logging.getLogger("ems.journal")
+
+QUEUE_LIMIT = 1_000_000
+BATCH_MAX = 5_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    exchange TEXT NOT NULL,
+    secrets BLOB NOT NULL,
+    settings TEXT NOT NULL,
+    prefixes TEXT NOT NULL,
+    stopped INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS orders (
+    session_id TEXT NOT NULL,
+    cl_order_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    working INTEGER NOT NULL,
+    updated_ns INTEGER NOT NULL,
+    PRIMARY KEY (session_id, cl_order_id)
+);
+CREATE INDEX IF NOT EXISTS orders_working ON orders (session_id, working);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ns INTEGER NOT NULL,
+    session_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    cl_order_id TEXT,
+    body TEXT
+);
+CREATE TABLE IF NOT EXISTS positions (
+    session_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    units INTEGER,
+    value REAL NOT NULL,
+    PRIMARY KEY (session_id, symbol)
+);
+"""
+
+
+class SecretBox:
+    """AES-GCM with a key derived from the operator's secrets key and a per-file salt."""
+
+    def __init__(self, secrets_key: str, salt: bytes) -> None:
+        kdf = Scrypt(salt=salt, length=32, n=2**14, r=8, p=1)
+        self._aead = AESGCM(kdf.derive(secrets_key.encode()))
+
+    def seal(self, plain: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, plain, b"ems-session")
+
+    def open(self, sealed: bytes) -> bytes:
+        return self._aead.decrypt(sealed[:12], sealed[12:], b"ems-session")
+
+
+@dataclass(slots=True)
+class StoredSession:
+    session_id: str
+    exchange: str
+    secrets: dict[str, str]
+    settings: dict[str, Any]
+    prefixes: list[str]
+
+
+class Journal:
+    """Write-behind journal; `write` is safe and cheap to call from the event loop."""
+
+    def __init__(self, path: str, secrets_key: str | None) -> None:
+        self.path = path
+        self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue(QUEUE_LIMIT)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._box: SecretBox | None = None
+        if secrets_key:
+            row = self._db.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
+            salt = row[0] if row else os.urandom(16)
+            if row is None:
+                self._db.execute("INSERT INTO meta VALUES ('salt', ?)", (salt,))
+            self._box = SecretBox(secrets_key, salt)
+        self.written = 0
+        self.batches = 0
+        self.last_commit_ns = 0
+        self._thread = threading.Thread(target=self._run, name="ems-journal", daemon=True)
+        self._thread.start()
+
+    @property
+    def persists_sessions(self) -> bool:
+        return self._box is not None
+
+    # ------------------------------------------------------------------ writing
+
+    def write(self, statement: str, args: tuple[Any, ...]) -> None:
+        """Queues one statement; never blocks the caller while the queue has room."""
+        try:
+            self._queue.put_nowait((statement, args))
+        except queue.Full:
+            # A full queue means the disk cannot keep up for minutes; waiting is better
+            # than losing records, and says loudly that something is wrong.
+            log.error("journal queue full (%d records); writing synchronously", QUEUE_LIMIT)
+            self._queue.put((statement, args))
+
+    def event(self, session_id: str, kind: str, cl_order_id: str | None, body: Any) -> None:
+        self.write(
+            "INSERT INTO events (ts_ns, session_id, kind, cl_order_id, body) VALUES (?,?,?,?,?)",
+            (time.time_ns(), session_id, kind, cl_order_id, orjson.dumps(body).decode()),
+        )
+
+    def order(
+        self, session_id: str, cl_order_id: str, state: dict[str, Any], working: bool
+    ) -> None:
+        self.write(
+            "INSERT INTO orders VALUES (?,?,?,?,?) ON CONFLICT (session_id, cl_order_id) DO "
+            "UPDATE SET state=excluded.state, working=excluded.working, "
+            "updated_ns=excluded.updated_ns",
+            (session_id, cl_order_id, orjson.dumps(state).decode(), int(working), time.time_ns()),
+        )
+
+    def position(self, session_id: str, symbol: str, units: int | None, value: float) -> None:
+        self.write(
+            "INSERT INTO positions VALUES (?,?,?,?) ON CONFLICT (session_id, symbol) DO "
+            "UPDATE SET units=excluded.units, value=excluded.value",
+            (session_id, symbol, units, value),
+        )
+
+    def session(self, stored: StoredSession) -> None:
+        """Persists a session (only with a secrets key: credentials are in it)."""
+        if self._box is None:
+            return
+        sealed = self._box.seal(orjson.dumps(stored.secrets))
+        self.write(
+            "INSERT INTO sessions VALUES (?,?,?,?,?,0) ON CONFLICT (session_id) DO UPDATE SET "
+            "secrets=excluded.secrets, settings=excluded.settings, prefixes=excluded.prefixes, "
+            "stopped=0",
+            (
+                stored.session_id,
+                stored.exchange,
+                sealed,
+                orjson.dumps(stored.settings).decode(),
+                orjson.dumps(stored.prefixes).decode(),
+            ),
+        )
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch = [item]
+            while len(batch) < BATCH_MAX:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(entry is None for entry in batch)
+            records = [entry for entry in batch if entry is not None]
+            if records:
+                self._commit(records)
+            for _ in batch:
+                self._queue.task_done()
+            if stop:
+                return
+
+    def _commit(self, records: list[tuple[str, tuple[Any, ...]]]) -> None:
+        try:
+            self._db.execute("BEGIN")
+            for statement, args in records:
+                self._db.execute(statement, args)
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            log.exception("journal batch of %d records failed", len(records))
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            return
+        self.written += len(records)
+        self.batches += 1
+        self.last_commit_ns = time.time_ns()
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Waits until everything queued so far is committed (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(10)
+        self._db.close()
+
+    # ------------------------------------------------------------------ reading
+
+    def sessions(self) -> list[StoredSession]:
+        """Every persisted session that was not stopped (needs the secrets key)."""
+        if self._box is None:
+            return []
+        out = []
+        rows = self._db.execute(
+            "SELECT session_id, exchange, secrets, settings, prefixes FROM sessions WHERE stopped=0"
+        ).fetchall()
+        for session_id, exchange, sealed, settings, prefixes in rows:
+            try:
+                secrets = orjson.loads(self._box.open(sealed))
+            except Exception:
+                log.error(
+                    "session %s: cannot decrypt its credentials (wrong secrets key?)", session_id
+                )
+                continue
+            out.append(
+                StoredSession(
+                    session_id, exchange, secrets, orjson.loads(settings), orjson.loads(prefixes)
+                )
+            )
+        return out
+
+    def last_event_ms(self) -> int:
+        """Time of the newest journaled record, or now if there is none."""
+        row = self._db.execute("SELECT max(ts_ns) FROM events").fetchone()
+        return (row[0] if row and row[0] else time.time_ns()) // 1_000_000
+
+    def orders(self, session_id: str) -> Iterable[tuple[dict[str, Any], bool]]:
+        for state, working in self._db.execute(
+            "SELECT state, working FROM orders WHERE session_id=?", (session_id,)
+        ):
+            yield orjson.loads(state), bool(working)
+
+    def positions(self, session_id: str) -> dict[str, tuple[int | None, float]]:
+        return {
+            symbol: (units, value)
+            for symbol, units, value in self._db.execute(
+                "SELECT symbol, units, value FROM positions WHERE session_id=?", (session_id,)
+            )
+        }
