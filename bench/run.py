@@ -37,6 +37,7 @@ import peers  # noqa: E402
 from ems import _core  # noqa: E402
 
 NUMBER = 16
+LOAD_AT_START = os.getloadavg()
 
 Namespace = dict[str, Any]
 
@@ -789,8 +790,10 @@ def report(cases: list[Case], smoke: bool, argv: list[str]) -> tuple[dict[str, A
         "|---|---|---:|---:|---:|---:|---:|---|",
         *rows,
     ]
+    load = f"{LOAD_AT_START[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end"
     header = (
-        f"- date: {m['date']}\n- machine: {m['cpu']}\n"
+        f"- date: {m['date']}\n- machine: {m['cpu']} (1-min load average {load}; the VM is "
+        "shared, other work running shows as load)\n"
         f"- Python {m['python']}; {m['rustc']}; build: {m['profile']}\n"
         f"- peers: {m['versions']}\n- command: `python bench/{' '.join(['run.py', *argv])}`"
         + ("\n- SMOKE RUN: a handful of samples, numbers are not meaningful" if smoke else "")
