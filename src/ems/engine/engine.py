@@ -78,7 +78,7 @@ class Engine:
                 exchange=params.exchange,
                 venue=None,  # type: ignore[arg-type]  # bound just below
                 metrics=self.metrics,
-                client_id_prefix=_client_prefix(session_id),
+                client_id_prefix=_client_prefix(session_id, known_prefixes),
                 account_key=account,
                 shares_symbol=self._shares_symbol,
                 risk=self.risk,
@@ -240,12 +240,17 @@ class Engine:
         self.metrics.sessions.set(0)
 
 
-def _client_prefix(session_id: str) -> str:
+def _client_prefix(session_id: str, taken: tuple[str, ...] = ()) -> str:
     """A venue client-id prefix that names ems, the session and this start.
 
-    Venues refuse a client id already used by an open order, so the start time is part
-    of it; the whole id stays within Binance's 36 characters.
+    Venues accept a client id again once the order that had it is closed, so each start
+    gets a prefix of its own (millisecond clock, never one the session used before); the
+    whole id stays within Binance's 36 characters.
     """
     digest = int(hashlib.sha256(session_id.encode()).hexdigest()[:8], 16)
-    started = int(time.time()) % (36**6)
-    return f"ems{_base36(digest)[:4]}{_base36(started):0>6}x"
+    stamp = time.time_ns() // 1_000_000
+    while True:
+        prefix = f"ems{_base36(digest)[:4]}{_base36(stamp % 36**8):0>8}x"
+        if prefix not in taken:
+            return prefix
+        stamp += 1
