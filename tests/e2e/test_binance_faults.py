@@ -124,3 +124,72 @@ def test_user_stream_drop_is_reconnected_and_fills_while_away_are_recovered(spot
     done = ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "filled", timeout=20)
     assert done["cumulativeFilledQty"] == 0.002
     ws.close()
+
+
+def test_duplicated_and_reordered_user_events_change_nothing(spot: Market):
+    ws = spot.stream()
+    key = spot.account["apiKey"]
+    bid, ask = spot.best()
+    price = spot.price(bid + spot.tick) if ask - bid > spot.tick else spot.price(bid)
+    cl = spot.cl()
+    _fault(spot, userEvents="duplicate", apiKey=key, count=10)
+    spot.send(clOrderId=cl, transactionType="insert", side="buy", price=price, qty=0.003)
+    ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "new")
+    spot.trade("sell", price, 0.001)
+    ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "partiallyfilled")
+    _fault(spot, userEvents="reorder", apiKey=key, count=4)
+    spot.trade("sell", price, 0.001)
+    spot.trade("sell", price, 0.001)
+    done = ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "filled")
+    fills = [
+        f["executedQty"] for f in ws.frames if f.get("clOrderId") == cl and f.get("executedQty")
+    ]
+    assert sum(fills) == pytest.approx(0.003) and len(fills) == 3
+    assert done["cumulativeFilledQty"] == 0.003
+    _fault(spot, clear=True)
+    ws.close()
+
+
+def test_slow_ack_keeps_the_order_pending_until_the_venue_answers(spot: Market):
+    ws = spot.stream()
+    _fault(spot, path="/api/v3/order", method="POST", count=1, delayMs=800)
+    cl = spot.cl()
+    spot.send(clOrderId=cl, transactionType="insert", side="buy", price=_resting(spot), qty=0.001)
+    time.sleep(0.3)
+    _, working = spot.api.get("/orders", sessionId=spot.session_id)
+    # The venue holds the request for 800 ms: ems must still show it in flight.
+    assert next(o["orderStatus"] for o in working if o["clOrderId"] == cl) == "pendingnew"
+    ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "new")
+
+
+def test_cancel_answered_with_503_is_reconciled(spot: Market):
+    ws = spot.stream()
+    cl = spot.cl()
+    spot.send(clOrderId=cl, transactionType="insert", side="buy", price=_resting(spot), qty=0.001)
+    ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "new")
+    _fault(spot, path="/api/v3/order", method="DELETE", count=1, status=503, apply=True)
+    spot.send(clOrderId=cl, transactionType="delete")
+    ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "cancelled", timeout=15)
+    assert spot.venue_orders() == []
+
+
+def test_orders_of_the_account_placed_outside_ems_are_left_alone(spot: Market):
+    ws = spot.stream()
+    bid, _ = spot.best()
+    outsider = spot.signed(
+        "POST",
+        "/api/v3/order",
+        symbol=spot.symbol,
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.001",
+        price=str(spot.price(bid - 500 * spot.tick)),
+        newClientOrderId="manual-1",
+    )
+    spot.trade("sell", spot.price(bid - 500 * spot.tick), 0.001)  # fills the outsider
+    time.sleep(0.3)
+    assert not [f for f in ws.frames if f.get("exchOrderId") == str(outsider["orderId"])]
+    _, pos = spot.api.get("/getPosition", sessionId=spot.session_id, symbol=spot.symbol)
+    assert pos["position"] == 0.0
+    ws.close()
