@@ -427,6 +427,35 @@ class BybitServer:
             ]  # fmt: skip
             return {"list": rows}
 
+        def coin_info(a: str | None, p: dict[str, Any]) -> Any:
+            wanted = text(p.get("coin"))
+            chains = {"USDT": "ETH", "USDC": "ETH", "BTC": "BTC", "ETH": "ETH"}
+            rows = [
+                {
+                    "name": coin,
+                    "coin": coin,
+                    "remainAmount": "1000000",
+                    "chains": [
+                        {
+                            "chainType": chain,
+                            "confirmation": "12",
+                            "withdrawFee": "0",
+                            "depositMin": "0",
+                            "withdrawMin": "0",
+                            "chain": chain,
+                            "chainDeposit": "1",
+                            "chainWithdraw": "1",
+                            "minAccuracy": "8",
+                            "withdrawPercentageFee": "0",
+                            "contractAddress": "",
+                        }
+                    ],
+                }
+                for coin, chain in chains.items()
+                if not wanted or coin == wanted
+            ]
+            return {"rows": rows}
+
         for ep in (
             Endpoint("GET", "/v5/market/time", server_time),
             Endpoint("GET", "/v5/market/instruments-info", instruments),
@@ -448,6 +477,7 @@ class BybitServer:
             Endpoint("GET", "/v5/account/info", account_info, True),
             Endpoint("GET", "/v5/account/fee-rate", fee_rate, True),
             Endpoint("GET", "/v5/user/query-api", query_api, True),
+            Endpoint("GET", "/v5/asset/coin/query-info", coin_info, True),
         ):
             self.endpoints.append(ep)
 

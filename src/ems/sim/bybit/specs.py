@@ -114,14 +114,14 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         settle="USDC", tick=D("5"), qty_step=D("0.01"), min_qty=D("0.01"), max_qty=D("500"),
         max_market_qty=D("500"), min_notional=D(0), min_price=D("5"), max_price=D("1110000"),
         mid=D("2500"), mm_step=D("5"), mm_size=D("10.00"), options_type="Call",
-        delivery_time=2113977600000,
+        delivery_time=2113891200000,
     ),
     Instrument(
         category=Category.OPTION, symbol="BTC-26DEC36-30000-P", base="BTC", quote="USDC",
         settle="USDC", tick=D("5"), qty_step=D("0.01"), min_qty=D("0.01"), max_qty=D("500"),
         max_market_qty=D("500"), min_notional=D(0), min_price=D("5"), max_price=D("1110000"),
         mid=D("1500"), mm_step=D("5"), mm_size=D("10.00"), options_type="Put",
-        delivery_time=2113977600000,
+        delivery_time=2113891200000,
     ),
 )  # fmt: skip
 
