@@ -551,9 +551,7 @@ class FixConnection(asyncio.Protocol):
 # --------------------------------------------------------------------- application
 def _on_new_order(conn: FixConnection, state: SessionState, msg: Message) -> None:
     cl = msg.get(11) or ""
-    if msg.poss_dup and any(
-        o.cl_ord_id == cl and o.api_key == state.api_key for o in conn.venue.orders.values()
-    ):
+    if msg.poss_dup and conn.venue.by_cl(state.api_key, cl):
         return  # a resent order that already reached us: the original reports stand
     try:
         conn.venue.new_order(
@@ -662,10 +660,8 @@ def _on_mass_status(conn: FixConnection, state: SessionState, msg: Message) -> N
     elif msg.get(9014) == "1":
         orders = [
             o
-            for o in venue.orders.values()
-            if o.api_key == state.api_key
-            and o.cl_ord_id == req_id
-            and (not msg.has(55) or o.symbol == msg.get(55))
+            for o in venue.by_cl(state.api_key, req_id)
+            if not msg.has(55) or o.symbol == msg.get(55)
         ]
     else:
         orders = venue.open_orders(state.api_key, msg.get(55))

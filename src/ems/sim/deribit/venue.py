@@ -166,6 +166,9 @@ class DeribitVenue:
         self._trade_ids = itertools.count(1)
         self.books: dict[str, Book] = {s: Book(s) for s in self.specs}
         self.orders: dict[int, Order] = {}
+        self._by_cl: dict[tuple[str, str], list[Order]] = {}
+        self._open: dict[str, dict[int, Order]] = {}
+        """Orders that may be open, per account (closed ones are pruned when read)."""
         self.recent_trades: dict[str, list[dict[str, Any]]] = {s: [] for s in self.specs}
         self.accounts = {k: Account(k, s) for k, s in self._credentials}
         self.mm = MarketMaker(self._seed, lambda: next(self._ids))
@@ -257,11 +260,7 @@ class DeribitVenue:
                 raise RejectError("order_closed", 5)
             return found
         if cl_ord_id:
-            matches = [
-                o
-                for o in self.orders.values()
-                if o.api_key == api_key and o.cl_ord_id == cl_ord_id and o.is_open
-            ]
+            matches = [o for o in self.by_cl(api_key, cl_ord_id) if o.is_open]
             if len(matches) == 1:
                 return matches[0]
             if matches:
@@ -307,10 +306,7 @@ class DeribitVenue:
         post_only = "6" in flags
         if post_only and ord_type == "1":
             raise RejectError("post_only is not allowed for market orders", 99)
-        if any(
-            o.cl_ord_id == cl_ord_id and o.api_key == api_key and o.is_open
-            for o in self.orders.values()
-        ):
+        if any(o.is_open for o in self.by_cl(api_key, cl_ord_id)):
             raise RejectError("duplicate ClOrdID of an open order", 6)
         ts = now_ms()
         order = Order(
@@ -332,6 +328,8 @@ class DeribitVenue:
             updated=ts,
         )
         self.orders[order.order_id] = order
+        self._by_cl.setdefault((api_key, cl_ord_id), []).append(order)
+        self._open.setdefault(api_key, {})[order.order_id] = order
         book = self.books[spec.symbol]
         if order.post_only and book.crosses(side, price):
             if order.reject_post_only:
@@ -504,11 +502,8 @@ class DeribitVenue:
         """Cancels the account's open orders on a symbol (or all / one currency)."""
         victims = [
             o
-            for o in self.orders.values()
-            if o.api_key == api_key
-            and o.is_open
-            and (symbol is None or o.symbol == symbol)
-            and (currency is None or self.specs[o.symbol].currency == currency)
+            for o in self.open_orders(api_key, symbol)
+            if currency is None or self.specs[o.symbol].currency == currency
         ]
         for order in victims:
             self.cancel(order)
@@ -518,21 +513,21 @@ class DeribitVenue:
 
     def cancel_session_orders(self, api_key: str, session: str) -> int:
         """Cancel-on-disconnect: every open order this FIX session placed."""
-        victims = [
-            o
-            for o in self.orders.values()
-            if o.api_key == api_key and o.session == session and o.is_open
-        ]
+        victims = [o for o in self.open_orders(api_key) if o.session == session]
         for order in victims:
             self.cancel(order, "cancel_on_disconnect")
         return len(victims)
 
+    def by_cl(self, api_key: str, cl_ord_id: str) -> list[Order]:
+        """Every order (open or closed) the account sent with this ClOrdID."""
+        return self._by_cl.get((api_key, cl_ord_id), [])
+
     def open_orders(self, api_key: str, symbol: str | None = None) -> list[Order]:
-        return [
-            o
-            for o in self.orders.values()
-            if o.api_key == api_key and o.is_open and (symbol is None or o.symbol == symbol)
-        ]
+        """The account's open orders, oldest first."""
+        candidates = self._open.get(api_key, {})
+        for order_id in [i for i, o in candidates.items() if not o.is_open]:
+            del candidates[order_id]
+        return [o for o in candidates.values() if symbol is None or o.symbol == symbol]
 
     def position_contracts(self, api_key: str, symbol: str) -> Decimal:
         account = self.accounts.get(api_key)
