@@ -64,13 +64,13 @@ class OkxMarket:
         r.raise_for_status()
         return r.json()
 
-    def signed_get(self, path: str) -> Any:
-        """A signed OKX REST GET with the session's account."""
+    def signed(self, method: str, path: str, body: bytes = b"") -> Any:
+        """A signed OKX REST request with the session's account."""
         stamp = iso_now()
         sign = base64.b64encode(
             hmac.new(
                 self.account["secretKey"].encode(),
-                f"{stamp}GET{path}".encode(),
+                f"{stamp}{method}{path}".encode() + body,
                 hashlib.sha256,
             ).digest()
         ).decode()
@@ -79,9 +79,17 @@ class OkxMarket:
             "OK-ACCESS-SIGN": sign,
             "OK-ACCESS-TIMESTAMP": stamp,
             "OK-ACCESS-PASSPHRASE": self.account["passphrase"],
+            "Content-Type": "application/json",
         }
-        r = requests.get(self.rest_url + path, headers=headers, timeout=10)
+        r = requests.request(method, self.rest_url + path, data=body, headers=headers, timeout=10)
         return r.json()
+
+    def clear_venue(self) -> None:
+        """Cancels whatever an earlier (failed) test left working on this instrument."""
+        ids = [o["ordId"] for o in self.venue_orders()]
+        for start in range(0, len(ids), 20):
+            batch = [{"instId": self.inst_id, "ordId": i} for i in ids[start : start + 20]]
+            self.signed("POST", "/api/v5/trade/cancel-batch-orders", orjson.dumps(batch))
 
     def best(self) -> tuple[Decimal, Decimal]:
         book = self.admin("GET", f"/api/v5/market/books?instId={self.inst_id}&sz=5")["data"][0]
@@ -168,7 +176,9 @@ def start_okx_session(
         },
     )
     assert status == 200, body
-    return OkxMarket(inst_id, qty, tick, lot, urls["restUrl"], account, api, session_id)
+    m = OkxMarket(inst_id, qty, tick, lot, urls["restUrl"], account, api, session_id)
+    m.clear_venue()
+    return m
 
 
 def status_is(cl: str, *statuses: str) -> Callable[[dict[str, Any]], bool]:
@@ -204,8 +214,11 @@ def okx(request: pytest.FixtureRequest, api: Api, sim: dict[str, Any]) -> Iterat
     """A fresh ems session on the OKX spot and swap instruments (each test runs twice)."""
     m = start_okx_session(api, sim, request.param)
     yield m
-    assert_matches_venue(m)
-    m.send(transactionType="pull")
+    try:
+        assert_matches_venue(m)
+    finally:
+        m.send(transactionType="pull")
+        m.clear_venue()
 
 
 @pytest.fixture
@@ -215,6 +228,7 @@ def okx_faults(api: Api, sim: dict[str, Any]) -> Iterator[OkxMarket]:
     yield m
     m.fault(clear=True)
     m.send(transactionType="pull")
+    m.clear_venue()
 
 
 def frames_for(ws: Stream, cl: str) -> list[dict[str, Any]]:
