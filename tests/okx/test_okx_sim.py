@@ -261,3 +261,23 @@ def test_business_path_serves_trades_all_one_trade_per_message(client: Client):
     conn.send('{"op":"subscribe","args":[{"channel":"orders","instType":"ANY"}]}')
     assert orjson.loads(conn.recv(timeout=5))["code"] == "60018"
     conn.close()
+
+
+def test_orders_pending_pages_newest_first(client: Client):
+    order = {"instId": "ETH-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit",
+             "px": "100", "sz": "0.01"}  # fmt: skip
+    ids = []
+    for n in range(3):
+        _, reply = client.request(
+            "POST", "/api/v5/trade/order", orjson.dumps({**order, "clOrdId": f"pg{n}"})
+        )
+        ids.append(reply["data"][0]["ordId"])
+    _, first = client.request("GET", "/api/v5/trade/orders-pending?instId=ETH-USDT&limit=2")
+    assert [o["ordId"] for o in first["data"]] == [ids[2], ids[1]]
+    _, rest = client.request(
+        "GET", f"/api/v5/trade/orders-pending?instId=ETH-USDT&limit=2&after={ids[1]}"
+    )
+    assert [o["ordId"] for o in rest["data"]] == [ids[0]]
+    cancel = [{"instId": "ETH-USDT", "ordId": i} for i in ids]
+    _, reply = client.request("POST", "/api/v5/trade/cancel-batch-orders", orjson.dumps(cancel))
+    assert reply["code"] == "0"

@@ -427,7 +427,7 @@ class OkxServer:
         except KeyError as exc:
             return self._bad(str(exc))
         query = {"instId": request.query.get("instId", "")}
-        return json_response(self.venue.pending(key, query))
+        return json_response(self.venue.pending(key, query, page=False))
 
     async def _admin_account(self, request: web.Request) -> web.Response:
         try:

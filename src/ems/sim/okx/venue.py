@@ -981,17 +981,34 @@ class OkxVenue:
             return ((bid + ask) / 2 / spec.tick).to_integral_value(ROUND_DOWN) * spec.tick
         return self.last_price.get(inst_id, spec.mid)
 
-    def pending(self, api_key: str, args: dict[str, str]) -> list[dict[str, Any]]:
-        """``/trade/orders-pending`` (newest first), filtered by instType / instId."""
+    def pending(
+        self, api_key: str, args: dict[str, str], page: bool = True
+    ) -> list[dict[str, Any]]:
+        """``/trade/orders-pending``: newest first, filtered by instType / instId / ordType.
+
+        Pages of ``limit`` (at most 100); ``after`` / ``before`` are ordIds bounding the
+        page (older than / newer than), as OKX paginates.
+        """
         out = []
-        for order in reversed(list(self.working.get(api_key, {}).values())):
+        after = int(args["after"]) if args.get("after", "").isdigit() else None
+        before = int(args["before"]) if args.get("before", "").isdigit() else None
+        limit = min(int(args["limit"]), 100) if args.get("limit", "").isdigit() else 100
+        for order in sorted(
+            self.working.get(api_key, {}).values(), key=lambda o: int(o.ord_id), reverse=True
+        ):
             if args.get("instId") and order.spec.inst_id != args["instId"]:
                 continue
             if args.get("instType") and order.spec.inst_type != args["instType"]:
                 continue
             if args.get("ordType") and order.ord_type != args["ordType"]:
                 continue
+            if after is not None and int(order.ord_id) >= after:
+                continue
+            if before is not None and int(order.ord_id) <= before:
+                continue
             out.append(self.order_view(order))
+            if page and len(out) >= limit:
+                break
         return out
 
     def history_view(self, api_key: str, args: dict[str, str]) -> list[dict[str, Any]]:

@@ -38,6 +38,8 @@ log = logging.getLogger("ems.okx")
 
 ORDER_DOES_NOT_EXIST = 51603
 RATE_LIMIT_CODES = frozenset({"50011", "50061"})
+PAGE_SIZE = 100
+PAGES_MAX = 50
 REPLY_TIMEOUT_S = 10.0
 """An operation not answered in this long has an unknown outcome (the caller reconciles)."""
 SUBSCRIPTIONS = [
@@ -475,8 +477,29 @@ class OkxSession(VenueSession):
             self._forget(order)
             return None
         report = codec.query_report(data[0])
+        if report.status not in TERMINAL_STATUSES and order.venue_client_id not in self._own:
+            # An order restored after a restart rejoins the ready batch-cancel messages.
+            self.track_insert(order)
         self._track(report)
         return report
+
+    async def recent_orders(self, symbols: set[str], since_ms: int) -> list[ExecutionReport]:
+        """Pending orders on `symbols` and those finished since `since_ms` (7-day history)."""
+        out: list[ExecutionReport] = []
+        after = ""
+        for _ in range(PAGES_MAX):
+            rows = await self.rest.get(f"{API}/trade/orders-pending", {"after": after})
+            out += [codec.query_report(r) for r in rows if r.get("instId") in symbols]
+            if len(rows) < PAGE_SIZE:
+                break
+            after = str(rows[-1].get("ordId", ""))
+        kinds = sorted({self._meta[s].inst_type for s in symbols if s in self._meta})
+        for kind in kinds:
+            rows = await self.rest.get(
+                f"{API}/trade/orders-history", {"instType": kind, "begin": since_ms}
+            )
+            out += [codec.query_report(r) for r in rows if r.get("instId") in symbols]
+        return out
 
     async def _venue_positions(self) -> dict[str, float]:
         out: dict[str, float] = {}
