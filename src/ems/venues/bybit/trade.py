@@ -24,6 +24,20 @@ from ems.venues.bybit.rest import RECV_WINDOW_MS
 log = logging.getLogger("ems.bybit.trade")
 
 
+def trade_message(req_id: str, op: str, args: dict[str, Any], timestamp_ms: int) -> dict[str, Any]:
+    """One trade-WebSocket request: `reqId`, the header with timestamp and receive
+    window, the op and its single argument object."""
+    return {
+        "reqId": req_id,
+        "header": {
+            "X-BAPI-TIMESTAMP": str(timestamp_ms),
+            "X-BAPI-RECV-WINDOW": str(RECV_WINDOW_MS),
+        },
+        "op": op,
+        "args": [args],
+    }
+
+
 class TradeDropped(VenueUnknownOutcome):
     """The trade connection went (or stayed silent) before the request was answered."""
 
@@ -55,15 +69,7 @@ class TradeSocket(AuthedSocket):
         if not self.ready:
             return None
         req_id = f"{self._prefix}{next(self._ids)}"
-        message = {
-            "reqId": req_id,
-            "header": {
-                "X-BAPI-TIMESTAMP": str(self._clock_ms()),
-                "X-BAPI-RECV-WINDOW": str(RECV_WINDOW_MS),
-            },
-            "op": op,
-            "args": [args],
-        }
+        message = trade_message(req_id, op, args, self._clock_ms())
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[req_id] = future
         if not self.send(orjson.dumps(message)):
