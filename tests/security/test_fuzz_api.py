@@ -94,3 +94,83 @@ def test_the_fuzzed_server_still_serves_its_session(fuzz_server: Api):
     assert code == 200 and isinstance(body, list)
     assert len(CALLS) >= 100, "the fuzzer sent too few requests to mean anything"
     assert any(200 <= c < 300 for c in CALLS) and any(400 <= c < 500 for c in CALLS)
+
+
+_ORDER_KEYS = [
+    "clOrderId",
+    "symbol",
+    "sessionId",
+    "price",
+    "qty",
+    "orderType",
+    "transactionType",
+    "tif",
+    "side",
+]
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "insert",
+            "update",
+            "delete",
+            "pull",
+            "fuzz-session",
+            "BTCUSDT",
+            "limit",
+            "market",
+            "gtc",
+            "buy",
+        ]
+    ),
+)
+
+
+@given(
+    messages=st.lists(
+        st.one_of(
+            st.dictionaries(st.sampled_from(_ORDER_KEYS), _VALUES, max_size=9),
+            st.binary(max_size=40).map(lambda b: b.decode("latin-1")),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+def test_websocket_messages_never_break_the_socket(messages: list[Any], fuzz_server: Api):
+    import json
+
+    import orjson
+    from websockets.sync.client import connect
+
+    url = fuzz_server.base.replace("http", "ws") + f"/subscribeUpdates?key={KEY}"
+    with connect(url) as ws:
+        for message in messages:
+            if isinstance(message, dict):
+                # json, not orjson: huge integers and NaN must reach the server as sent.
+                message = json.dumps(message)
+            ws.send(message)
+        # The socket still answers: a subscription is acknowledged after the junk.
+        ws.send('{"sessionId": "fuzz-session"}')
+        deadline = 50
+        while deadline:
+            frame = orjson.loads(ws.recv(timeout=5))
+            if frame.get("event") == "subscribed":
+                break
+            assert "error" in frame or frame.get("orderStatus") in (
+                "rejected",
+                "pendingnew",
+                "pendingcancel",
+                "pendingupdate",
+                "new",
+                "cancelled",
+                "expired",
+                "filled",
+                "partiallyfilled",
+            ), frame
+            deadline -= 1
+        assert deadline, "no subscription acknowledgement"
