@@ -198,3 +198,77 @@ def test_fix_and_json_rpc_feeds_both_deliver_trades_on_the_grid(
         await session.stop()
 
     asyncio.run(scenario())
+
+
+def test_simulator_rejects_malformed_and_unsupported_messages(sim: dict[str, Any]) -> None:
+    """A raw simplefix client: Reject (3) for a missing tag, BusinessMessageReject (j)
+    for an unknown message type, Logout for a bad password."""
+    import socket
+
+    import simplefix
+
+    account = sim["accounts"][2]
+    host, port = sim["deribit"]["wsUrl"].rsplit(":", 1)
+
+    def connect(secret: str) -> tuple[socket.socket, Any, Any]:
+        sock = socket.create_connection((host, int(port)), timeout=5)
+        parser = simplefix.FixParser()
+        parser.add_raw(95, 96)
+        seq = iter(range(1, 100))
+        sender = f"raw-{uuid.uuid4().hex[:6]}"
+
+        def send(msg_type: str, fields: list[tuple[int, str]]) -> None:
+            msg = simplefix.FixMessage()
+            for tag, value in ((8, "FIX.4.4"), (35, msg_type), (49, sender),
+                               (56, "DERIBITSERVER"), (34, str(next(seq)))):  # fmt: skip
+                msg.append_pair(tag, value, header=True)
+            msg.append_utc_timestamp(52, header=True)
+            for tag, value in fields:
+                msg.append_pair(tag, value)
+            sock.sendall(msg.encode())
+
+        def read() -> Any:
+            while True:
+                got = parser.get_message()
+                if got is not None:
+                    return got
+                data = sock.recv(65536)
+                if not data:
+                    return None
+                parser.append_buffer(data)
+
+        raw = f"{int(time.time() * 1000)}.{base64.b64encode(bytes(32)).decode()}"
+        digest = hashlib.sha256((raw + secret).encode()).digest()
+        send("A", [(98, "0"), (108, "30"), (95, str(len(raw))), (96, raw),
+                   (553, account["apiKey"]), (554, base64.b64encode(digest).decode())])  # fmt: skip
+        return sock, send, read
+
+    sock, send, read = connect("not-the-secret")
+    refused = read()
+    assert refused.get(35) == b"5" and refused.get(58) == b"invalid_credentials"
+    sock.close()
+
+    sock, send, read = connect(account["secretKey"])
+    assert read().get(35) == b"A"
+    send("D", [(11, "x1"), (55, "BTC-PERPETUAL"), (54, "1"), (44, "100")])  # no OrderQty
+    reject = read()
+    assert reject.get(35) == b"3" and reject.get(371) == b"38" and reject.get(373) == b"1"
+    send("ZZ", [])
+    business = read()
+    assert business.get(35) == b"j" and business.get(380) == b"3"
+    send("D", [(11, "x2"), (55, "NOPE"), (54, "1"), (38, "1"), (44, "100")])
+    unknown = read()
+    assert unknown.get(35) == b"8" and unknown.get(39) == b"8" and unknown.get(41) == b"x2"
+    sock.close()
+
+
+def test_a_session_level_reject_of_an_order_rejects_it_with_the_text() -> None:
+    listener = Quiet()
+    session = DeribitSession(
+        session_id="unit", api_key="k", secret="s", endpoint=parse_endpoint("127.0.0.1:1"),
+        listener=listener, state_file=False,
+    )  # fmt: skip
+    session.on_refused(("D", "ems-1"), "session reject of our message 7: Required tag missing")
+    (report,) = listener.reports
+    assert report.venue_client_id == "ems-1" and report.status == OrderStatus.REJECTED
+    assert report.message and "Required tag missing" in report.message
