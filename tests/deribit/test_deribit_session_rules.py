@@ -272,3 +272,62 @@ def test_a_session_level_reject_of_an_order_rejects_it_with_the_text() -> None:
     (report,) = listener.reports
     assert report.venue_client_id == "ems-1" and report.status == OrderStatus.REJECTED
     assert report.message and "Required tag missing" in report.message
+
+
+def test_tls_endpoint_is_verified_and_carries_the_session(
+    sim: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ssl://host:port`: TLS with certificate and host checks (a TLS relay in front of
+    the simulator, its self-signed certificate trusted through SSL_CERT_FILE)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    monkeypatch.setenv("EMS_STATE_DIR", str(tmp_path / "state"))
+    fix_host, fix_port = sim["deribit"]["wsUrl"].rsplit(":", 1)
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(fix_host, int(fix_port))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                dst.write(data)
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def scenario() -> None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        server = await asyncio.start_server(relay, "127.0.0.1", 0, ssl=context)
+        port = server.sockets[0].getsockname()[1]
+        acct = sim["accounts"][2]
+        session = DeribitSession(
+            session_id=f"tls-{uuid.uuid4().hex[:6]}", api_key=acct["apiKey"],
+            secret=acct["secretKey"], endpoint=parse_endpoint(f"ssl://127.0.0.1:{port}"),
+            listener=Quiet(),
+        )  # fmt: skip
+        await session.start()
+        assert "BTC-PERPETUAL" in session.instruments
+        await session.stop()
+        monkeypatch.delenv("SSL_CERT_FILE")
+        untrusted = DeribitSession(
+            session_id=f"tls-{uuid.uuid4().hex[:6]}", api_key=acct["apiKey"],
+            secret=acct["secretKey"], endpoint=parse_endpoint(f"ssl://127.0.0.1:{port}"),
+            listener=Quiet(),
+        )  # fmt: skip
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await untrusted.start()
+        server.close()
+
+    asyncio.run(scenario())

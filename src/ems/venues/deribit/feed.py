@@ -4,7 +4,7 @@ Both are implemented because the choice was measured (bench/fix_roundtrip.py, `f
 section): on the same simulator, from the admin trade request to the parsed trade in
 the callback, FIX MarketDataIncrementalRefresh over its own TCP session was faster
 than the JSON-RPC `trades.{instrument}.raw` channel over picows (see README, Deribit).
-The FIX feed is a second FIX session (SenderCompID `<order session>-md`) so that a
+The FIX feed is a second FIX session (SenderCompID `<order session>-md<n>`) so that a
 burst of market data never queues behind, or in front of, execution reports.
 """
 

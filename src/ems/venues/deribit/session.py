@@ -100,6 +100,7 @@ class DeribitSession(VenueSession):
             name=f"deribit {self.sender}",
         )
         self._ids = itertools.count(1)
+        self._feeds = itertools.count(1)
         self._cancels: dict[str, asyncio.Future[None]] = {}
         self._amends: dict[str, asyncio.Future[None]] = {}
         self._requests: dict[str, asyncio.Future[Any]] = {}
@@ -411,7 +412,8 @@ class DeribitSession(VenueSession):
         inst = self.instruments[symbol]
         return FixTradeFeed(
             endpoint=self.endpoint,
-            sender=f"{self.sender}-md",
+            # One market-data session per feed: the venue allows one logon per name.
+            sender=f"{self.sender}-md{next(self._feeds)}",
             api_key=self._api_key,
             secret=self._secret,
             instrument=inst,
