@@ -411,6 +411,27 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _ok(_ref("killswitch")), "401": _ERRORS["401"]},
                 },
             },
+            "/watchSymbol": _post(
+                "watchSymbol",
+                "Follow a symbol's trades and book",
+                "getposition",
+                {"type": "object"},
+            ),
+            "/book": {
+                "get": {
+                    "operationId": "book",
+                    "summary": "Top levels of a followed symbol's book",
+                    "parameters": [
+                        {"name": n, "in": "query", "required": r, "schema": {"type": t}}
+                        for n, r, t in (
+                            ("exchange", True, "string"),
+                            ("symbol", True, "string"),
+                            ("depth", False, "integer"),
+                        )
+                    ],
+                    "responses": {"200": _ok({"type": "object"}), **_ERRORS},
+                }
+            },
             "/subscribeUpdates": _websocket(
                 "subscribeUpdates",
                 "Order update stream; also accepts sendOrder messages",

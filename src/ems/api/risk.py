@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ems._core import ASK, BID
 from ems.api import parse
 from ems.engine.engine import Engine
 from ems.engine.risk import parse_limits
@@ -57,9 +58,56 @@ async def kill_switch(request: web.Request) -> web.Response:
     return web.json_response({"active": active, "pulled": pulled})
 
 
+async def watch_symbol(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    data = parse.json_object(await request.read())
+    session = engine.session(data.get("sessionId"))
+    symbol = parse.text(data, "symbol")
+    if symbol not in session.venue.instruments:
+        raise ApiError(f"unknown symbol {symbol!r} on {session.exchange}", "symbol")
+    try:
+        await engine.watch(session, symbol)
+    except Exception as exc:
+        raise ApiError(f"cannot follow {symbol}: {exc}", "symbol", 502) from None
+    return web.json_response({"exchange": session.exchange, "symbol": symbol})
+
+
+async def book(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    exchange = request.query.get("exchange", "")
+    symbol = request.query.get("symbol", "")
+    feed = engine.books.get((exchange, symbol))
+    if feed is None:
+        raise ApiError(
+            f"no book is kept for {exchange} {symbol} (POST /watchSymbol)", "symbol", 404
+        )
+    depth_text = request.query.get("depth", "10")
+    if not depth_text.isdigit() or not 1 <= int(depth_text) <= 1000:
+        raise ApiError("depth must be a whole number from 1 to 1000", "depth")
+    depth = int(depth_text)
+    b, inst = feed.book, feed.instrument
+    pg, qg = inst.price_grid, inst.qty_grid
+
+    def side(code: int) -> list[list[float]]:
+        return [[pg.value(p), qg.value(q)] for p, q in b.depth(code, depth)]
+
+    return web.json_response(
+        {
+            "exchange": exchange,
+            "symbol": symbol,
+            "synced": b.synced,
+            "lastUpdateId": b.last_update_id,
+            "bids": side(BID) if b.synced else [],
+            "asks": side(ASK) if b.synced else [],
+        }
+    )
+
+
 def add_routes(app: web.Application, engine: Engine) -> None:
     app[ENGINE] = engine
     app.router.add_post("/setRiskLimits", set_risk_limits)
     app.router.add_get("/riskLimits", risk_limits)
     app.router.add_post("/killSwitch", kill_switch)
     app.router.add_get("/killSwitch", kill_switch)
+    app.router.add_post("/watchSymbol", watch_symbol)
+    app.router.add_get("/book", book)

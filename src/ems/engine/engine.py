@@ -15,6 +15,7 @@ from ems.engine.session import OrderSession, SendOrder, _base36
 from ems.errors import ApiError, VenueError, VenueUnknownOutcome
 from ems.metrics import Metrics
 from ems.model import TransactionType
+from ems.venues.base import BookFeed
 from ems.venues.feed import Feed
 from ems.venues.registry import VenueParams, create_venue
 
@@ -51,6 +52,7 @@ class Engine:
         self.last_price: dict[tuple[str, str], float] = {}
         """Last public trade price by (exchange, symbol): the risk band's reference."""
         self._watched: dict[tuple[str, str], Feed] = {}
+        self.books: dict[tuple[str, str], BookFeed] = {}
         self._recovering: set[asyncio.Task[None]] = set()
 
     def session(self, session_id: object, field: str = "sessionId") -> OrderSession:
@@ -177,25 +179,41 @@ class Engine:
         log.warning("session %s recovered: %s", stored.session_id, counts)
 
     def reference_price(self, exchange: str, symbol: str) -> float | None:
-        return self.last_price.get((exchange, symbol))
+        """Last public trade price, else the book's mid, else None."""
+        price = self.last_price.get((exchange, symbol))
+        if price is not None:
+            return price
+        feed = self.books.get((exchange, symbol))
+        return feed.book.mid() if feed is not None and feed.book.synced else None
 
     async def watch(self, session: OrderSession, symbol: str) -> None:
-        """Keeps the last trade price of `symbol` current (for the risk price band)."""
+        """Follows `symbol`'s public trades and, where the venue module keeps one, its
+        book: the risk band's reference and `GET /book`."""
         key = (session.exchange, symbol)
-        if key in self._watched:
-            return
-        grid = session.venue.instruments[symbol].price_grid
+        if key not in self._watched:
+            grid = session.venue.instruments[symbol].price_grid
 
-        def on_trade(trade: Trade) -> None:
-            self.last_price[key] = grid.value(trade.price)
+            def on_trade(trade: Trade) -> None:
+                self.last_price[key] = grid.value(trade.price)
 
-        feed = session.venue.trade_feed(symbol, on_trade)
-        self._watched[key] = feed
-        try:
-            await feed.start()
-        except Exception:
-            del self._watched[key]
-            raise
+            feed = session.venue.trade_feed(symbol, on_trade)
+            self._watched[key] = feed
+            try:
+                await feed.start()
+            except Exception:
+                del self._watched[key]
+                raise
+        if key not in self.books:
+            try:
+                book = session.venue.book(symbol)
+            except NotImplementedError:
+                return
+            self.books[key] = book
+            try:
+                await book.start()
+            except Exception:
+                del self.books[key]
+                raise
 
     async def kill(self, active: bool) -> int:
         """Turns the kill switch on (pulling every working order everywhere) or off."""
@@ -231,6 +249,9 @@ class Engine:
         for feed in self._watched.values():
             await feed.stop()
         self._watched.clear()
+        for book in self.books.values():
+            await book.stop()
+        self.books.clear()
         for session in list(self.sessions.values()):
             try:
                 await session.close()

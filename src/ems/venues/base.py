@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from ems._core import Grid, Trade
+from ems._core import Grid, OrderBook, Trade
 from ems.model import Liquidity, OrderStatus, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
@@ -161,3 +161,18 @@ class VenueSession(abc.ABC):
         (for adopting orders sent just before a crash). Venues without a way to list
         them return only what they can."""
         return []
+
+    def book(self, symbol: str) -> BookFeed:
+        """A not-yet-started L2 book of `symbol` kept in sync with the venue."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no order book yet")
+
+
+class BookFeed(Protocol):
+    """An order book and the feed that keeps it current."""
+
+    book: OrderBook
+    instrument: Instrument
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...

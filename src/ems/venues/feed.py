@@ -93,6 +93,11 @@ class Feed:
                 attempt += 1
                 log.warning("%s reconnect failed: %s", self.name, exc)
 
+    def drop(self) -> None:
+        """Closes the current connection; the run loop reconnects (and resubscribes)."""
+        if self._transport is not None:
+            self._transport.disconnect()
+
     async def stop(self) -> None:
         self._stopping = True
         if self._transport is not None:

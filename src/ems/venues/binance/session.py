@@ -10,15 +10,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from ems._core import Trade, TradeScanner, binance_order_update
-from ems.errors import VenueError
+from ems.errors import VenueError, VenueUnknownOutcome
 from ems.model import OrderType, Side
 from ems.venues.base import ExecutionReport, VenueListener, VenueSession
 from ems.venues.binance import codec
+from ems.venues.binance.book import BinanceBook
 from ems.venues.binance.products import Product
-from ems.venues.binance.rest import INVALID_TIMESTAMP, BinanceRest
+from ems.venues.binance.rest import INVALID_TIMESTAMP, BinanceRest, encode_query
 from ems.venues.binance.stream import UserStream
 from ems.venues.feed import Feed
-from ems.venues.http1 import Http1Pool
+from ems.venues.http1 import Http1Pool, HttpError
 
 if TYPE_CHECKING:
     from ems.engine.orders import Order
@@ -124,6 +125,20 @@ class BinanceSession(VenueSession):
         """Closes the user-data connection so that it reconnects (used by tests)."""
         if self._stream is not None:
             self._stream.drop()
+
+    def book(self, symbol: str) -> BinanceBook:
+        return BinanceBook(self, symbol, self._md_url)
+
+    async def raw_get(self, name: str, params: dict[str, object]) -> bytes:
+        """An unsigned GET whose body is returned as bytes (for the core's parsers)."""
+        target = f"{self._path(name)}?{encode_query(params)}"
+        try:
+            resp = await self.rest.pool.request("GET", target, {})
+        except HttpError as exc:
+            raise VenueUnknownOutcome(f"GET {name}: {exc}") from exc
+        if resp.status >= 300:
+            raise VenueError(f"GET {name}: HTTP {resp.status}", None, resp.status)
+        return resp.body
 
     def trade_feed(self, symbol: str, on_trade: Callable[[Trade], None]) -> Feed:
         inst = self.instruments[symbol]
