@@ -55,6 +55,8 @@ SERVER_COMP_ID = "DERIBITSERVER"
 SESSION_TYPES = frozenset({"0", "1", "2", "3", "4", "5", "A"})
 APP_TYPES = frozenset({"D", "F", "G", "q", "AF", "AN", "x", "V"})
 LOGON_CLOCK_WINDOW_MS = 60_000
+LOGON_TIMEOUT_S = 10.0
+STORE_MAX = 100_000
 
 REQUIRED = {
     "D": (11, 54, 38, 55),
@@ -107,6 +109,9 @@ class SessionState:
         app = msg_type not in SESSION_TYPES
         if app:
             self.store[seq] = Stored(msg_type, fields, sending_time)
+            if len(self.store) > STORE_MAX:
+                # Oldest first (insertion order); a resend that far back is gap-filled.
+                del self.store[next(iter(self.store))]
             if self.lose_out > 0:
                 # Fault: the message is "lost on the wire" (stored, never written).
                 self.lose_out -= 1
@@ -274,6 +279,12 @@ class FixConnection(asyncio.Protocol):
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
         self.transport = cast(asyncio.Transport, transport)
         self.acceptor.connections.add(self)
+        asyncio.get_running_loop().call_later(LOGON_TIMEOUT_S, self._logon_deadline)
+
+    def _logon_deadline(self) -> None:
+        if self.state is None:
+            log.info("no Logon within %ss; closing", LOGON_TIMEOUT_S)
+            self.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.acceptor.connections.discard(self)
