@@ -203,9 +203,9 @@ class BybitRest:
         what = f"{method} {path}"
         reset = resp.headers.get("x-bapi-limit-reset-timestamp")
         if resp.status in (429, 403):
-            self._back_off(reset, what, resp.status)
+            self.back_off(reset, what, resp.status)
             raise VenueRateLimited(
-                f"HTTP {resp.status} rate limited", None, resp.status, self._wait_left()
+                f"HTTP {resp.status} rate limited", None, resp.status, self.wait_left()
             )
         if resp.status >= 500 or resp.status == 408:
             raise VenueUnknownOutcome(f"{what}: HTTP {resp.status}")
@@ -218,18 +218,24 @@ class BybitRest:
         try:
             return check_envelope(data, what, reset)
         except VenueRateLimited as exc:
-            self._back_off(reset, what, resp.status)
-            exc.retry_after = self._wait_left()
+            self.back_off(reset, what, resp.status)
+            exc.retry_after = self.wait_left()
             raise
 
-    def _back_off(self, reset_ms: str | None, what: str, status: int) -> None:
+    def backing_off(self) -> bool:
+        """Whether the venue asked us to wait and the wait is not over."""
+        return self.retry_after_until > time.monotonic()
+
+    def back_off(self, reset_ms: str | None, what: str, status: int) -> None:
+        """Stops sending until the venue's reset time (1 s when it gave none)."""
         seconds = 1.0
         if reset_ms and reset_ms.isdigit():
             seconds = max(0.05, min(60.0, int(reset_ms) / 1000 - time.time()))
         self.retry_after_until = time.monotonic() + seconds
         log.warning("%s: rate limited (HTTP %d); backing off %.2fs", what, status, seconds)
 
-    def _wait_left(self) -> float:
+    def wait_left(self) -> float:
+        """Seconds left of the current back-off."""
         return max(0.0, self.retry_after_until - time.monotonic())
 
 

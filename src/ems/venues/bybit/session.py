@@ -27,7 +27,7 @@ import orjson
 from picows import WSMsgType
 
 from ems._core import Trade, TradeScanner, bybit_order_updates
-from ems.errors import VenueError, VenueUnknownOutcome
+from ems.errors import VenueError, VenueRateLimited, VenueUnknownOutcome
 from ems.model import OrderStatus, OrderType
 from ems.venues.base import ExecutionReport, Instrument, VenueListener, VenueSession
 from ems.venues.bybit import codec
@@ -176,7 +176,7 @@ class BybitSession(VenueSession):
             )
             try:
                 await self._trade.start()
-            except (OSError, TimeoutError, PermissionError) as exc:
+            except Exception as exc:
                 # Order entry still works over REST; the socket keeps trying meanwhile.
                 log.warning("%s: trade WebSocket unavailable (%s); using REST", self.category, exc)
                 await self._trade.stop()
@@ -251,6 +251,9 @@ class BybitSession(VenueSession):
         awaits the reply's `result` object (batch: the whole reply)."""
         op, path = OPS[kind]
         self.messages[op] = self.messages.get(op, 0) + 1
+        if self.rest.backing_off():
+            # The venue asked us to slow down: nothing goes out on either transport.
+            return self.rest.start("POST", path, args)
         if self._trade is not None:
             future = self._trade.request(op, args)
             if future is not None:
@@ -279,7 +282,13 @@ class BybitSession(VenueSession):
             return await self._rest_call(path, args)
         if code != 0:
             header = reply.get("header") or {}
-            check_envelope(reply, path, str(header.get("X-Bapi-Limit-Reset-Timestamp", "")))
+            reset = str(header.get("X-Bapi-Limit-Reset-Timestamp", ""))
+            try:
+                check_envelope(reply, path, reset)
+            except VenueRateLimited as exc:
+                self.rest.back_off(reset, f"{path} (trade WebSocket)", 200)
+                exc.retry_after = self.rest.wait_left()
+                raise
         return {"result": reply.get("data") or {}, "retExtInfo": reply.get("retExtInfo") or {}}
 
     async def _rest_call(self, path: str, args: dict[str, Any]) -> dict[str, Any]:
