@@ -30,8 +30,13 @@ async def main(rest: str, ws: str, key: str, secret: str, level: float) -> None:
                 continue
             try:
                 await client.create_order(
-                    symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="IOC",
-                    quantity="0.001", price="1000", newClientOrderId=f"peer{next(ids)}",
+                    symbol="BTCUSDT",
+                    side="BUY",
+                    type="LIMIT",
+                    timeInForce="IOC",
+                    quantity="0.001",
+                    price="1000",
+                    newClientOrderId=f"peer{next(ids)}",
                 )
             except Exception as exc:  # the benchmark only needs the request to arrive
                 print(f"order error: {exc}", flush=True)

@@ -44,8 +44,10 @@ class _Relay(WSListener):
 async def main(md_url: str, rest_url: str, api_key: str, spin: bool) -> None:
     loop = asyncio.get_running_loop()
     if spin:
+
         def again() -> None:
             loop.call_soon(again)
+
         loop.call_soon(again)
     parts = urlsplit(rest_url)
     out, _ = await loop.create_connection(_Sink, parts.hostname, parts.port)

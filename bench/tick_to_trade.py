@@ -103,8 +103,19 @@ def _measure(sim: Sim, samples: int, warmup: int, before_each: Any = None) -> Hd
 
 def _ems(sim: Sim, samples: int, warmup: int, extra: list[str], cpus: set[int] | None):
     proc, line = _start(
-        [sys.executable, "-m", "ems.cli", "serve", "--key", KEY, "--port", "0",
-         "--promPort", "0", *extra],
+        [
+            sys.executable,
+            "-m",
+            "ems.cli",
+            "serve",
+            "--key",
+            KEY,
+            "--port",
+            "0",
+            "--promPort",
+            "0",
+            *extra,
+        ],
         cpus,
     )
     try:
@@ -119,22 +130,48 @@ def _ems(sim: Sim, samples: int, warmup: int, extra: list[str], cpus: set[int] |
             return r.json()
 
         session = "bench-" + uuid.uuid4().hex[:6]
-        post("/startOrderHandler", {
-            "exchangeKey": {"apiKey": sim.info["apiKey"], "secretKey": sim.info["secretKey"],
-                            "exchange": "binance-spot"},
-            "sessionId": session, "restUrl": sim.spot["restUrl"], "wsUrl": sim.spot["wsUrl"],
-        })
-        post("/startTriggerManager", {"symbol": SYMBOL, "exchange": "binance-spot",
-                                      "sessionId": session})
+        post(
+            "/startOrderHandler",
+            {
+                "exchangeKey": {
+                    "apiKey": sim.info["apiKey"],
+                    "secretKey": sim.info["secretKey"],
+                    "exchange": "binance-spot",
+                },
+                "sessionId": session,
+                "restUrl": sim.spot["restUrl"],
+                "wsUrl": sim.spot["wsUrl"],
+            },
+        )
+        post(
+            "/startTriggerManager",
+            {"symbol": SYMBOL, "exchange": "binance-spot", "sessionId": session},
+        )
 
         def arm(i: int) -> None:
-            post("/setTrigger", {
-                "id": f"t{i}", "price": LEVEL, "symbol": SYMBOL, "direction": "up",
-                "exchange": "binance-spot",
-                "orders": [{"clOrderId": f"o{i}", "symbol": SYMBOL, "sessionId": session,
-                            "price": FAR_PRICE, "qty": 0.001, "orderType": "limit",
-                            "transactionType": "insert", "tif": "ioc", "side": "buy"}],
-            })
+            post(
+                "/setTrigger",
+                {
+                    "id": f"t{i}",
+                    "price": LEVEL,
+                    "symbol": SYMBOL,
+                    "direction": "up",
+                    "exchange": "binance-spot",
+                    "orders": [
+                        {
+                            "clOrderId": f"o{i}",
+                            "symbol": SYMBOL,
+                            "sessionId": session,
+                            "price": FAR_PRICE,
+                            "qty": 0.001,
+                            "orderType": "limit",
+                            "transactionType": "insert",
+                            "tif": "ioc",
+                            "side": "buy",
+                        }
+                    ],
+                },
+            )
 
         return _measure(sim, samples, warmup, arm)
     finally:
@@ -169,27 +206,60 @@ def run(samples: int, warmup: int, with_peer: bool) -> dict[str, dict[str, float
     try:
         md = sim.spot["wsUrl"] + "/ws/btcusdt@trade"
         contenders: list[tuple[str, Any]] = [
-            ("tick_to_trade_floor", lambda: _script(
-                sim, samples, warmup,
-                [str(HERE / "relay.py"), md, sim.spot["restUrl"], sim.info["apiKey"]], hot_cpus)),
+            (
+                "tick_to_trade_floor",
+                lambda: _script(
+                    sim,
+                    samples,
+                    warmup,
+                    [str(HERE / "relay.py"), md, sim.spot["restUrl"], sim.info["apiKey"]],
+                    hot_cpus,
+                ),
+            ),
             ("tick_to_trade_default", lambda: _ems(sim, samples, warmup, [], hot_cpus)),
-            ("tick_to_trade_floor_spin", lambda: _script(
-                sim, samples, warmup,
-                [str(HERE / "relay.py"), md, sim.spot["restUrl"], sim.info["apiKey"], "--spin"],
-                hot_cpus)),
-            ("tick_to_trade_spin", lambda: _ems(
-                sim, samples, warmup, ["--spin"] + (["--cpus", "1"] if two_cores else []),
-                None)),
+            (
+                "tick_to_trade_floor_spin",
+                lambda: _script(
+                    sim,
+                    samples,
+                    warmup,
+                    [str(HERE / "relay.py"), md, sim.spot["restUrl"], sim.info["apiKey"], "--spin"],
+                    hot_cpus,
+                ),
+            ),
+            (
+                "tick_to_trade_spin",
+                lambda: _ems(
+                    sim, samples, warmup, ["--spin"] + (["--cpus", "1"] if two_cores else []), None
+                ),
+            ),
         ]
         if with_peer:
-            contenders.append(("tick_to_trade_peer", lambda: _script(
-                sim, min(samples, 5000), warmup,
-                [str(HERE / "peer_client.py"), sim.spot["restUrl"], sim.spot["wsUrl"],
-                 sim.info["apiKey"], sim.info["secretKey"], str(LEVEL)], hot_cpus)))
+            contenders.append(
+                (
+                    "tick_to_trade_peer",
+                    lambda: _script(
+                        sim,
+                        min(samples, 5000),
+                        warmup,
+                        [
+                            str(HERE / "peer_client.py"),
+                            sim.spot["restUrl"],
+                            sim.spot["wsUrl"],
+                            sim.info["apiKey"],
+                            sim.info["secretKey"],
+                            str(LEVEL),
+                        ],
+                        hot_cpus,
+                    ),
+                )
+            )
         for name, measure in contenders:
             results[name] = _summary(measure())
-            print(f"{name:26s} " + "  ".join(f"{k} {v:,.1f}" for k, v in results[name].items()),
-                  flush=True)
+            print(
+                f"{name:26s} " + "  ".join(f"{k} {v:,.1f}" for k, v in results[name].items()),
+                flush=True,
+            )
     finally:
         _stop(sim.proc)
     return results
@@ -217,16 +287,22 @@ def write(results: dict[str, dict[str, float]], samples: int) -> None:
         "|---|---|---|---|---|",
     ]
     for name, r in results.items():
-        lines.append(f"| {name} | {r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['p99_9_us']:.1f} "
-                     f"| {int(r['samples'])} |")
+        lines.append(
+            f"| {name} | {r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['p99_9_us']:.1f} "
+            f"| {int(r['samples'])} |"
+        )
     lines += [
         "",
         "Goals: default p50 ≤ 1.15× floor — measured "
         f"{default / floor:.2f}×; spin p50 ≤ 15 µs and p99 ≤ 30 µs — measured "
         f"{spin['p50_us']:.1f} / {spin['p99_us']:.1f} µs"
-        + (f"; ems ≥ 5× faster than the peer at p50 — measured "
-           f"{results['tick_to_trade_peer']['p50_us'] / default:.1f}×"
-           if "tick_to_trade_peer" in results else "") + ".",
+        + (
+            f"; ems ≥ 5× faster than the peer at p50 — measured "
+            f"{results['tick_to_trade_peer']['p50_us'] / default:.1f}×"
+            if "tick_to_trade_peer" in results
+            else ""
+        )
+        + ".",
         "",
     ]
     section = "\n".join(lines)
@@ -235,7 +311,7 @@ def write(results: dict[str, dict[str, float]], samples: int) -> None:
     start, end = "<!-- tick-to-trade:start -->", "<!-- tick-to-trade:end -->"
     block = f"{start}\n{section}\n{end}"
     if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     md.write_text(text)

@@ -44,7 +44,9 @@ class Ems:
         if self.secrets_key:
             args += ["--secrets-key", self.secrets_key]
         self.lives += 1
-        self.process = Process(args, self.logs / f"ems-{self.lives}.log")
+        self.process = Process(
+            args, self.logs / f"ems-{self.lives}.log", env={"EMS_STATE_DIR": str(self.logs)}
+        )
         self.api = Api(self.process.info["url"], self.key)
 
     def kill9(self) -> None:
