@@ -293,12 +293,12 @@ def write(results: dict[str, dict[str, float]], samples: int) -> None:
         )
     lines += [
         "",
-        "Goals: default p50 ≤ 1.15× floor — measured "
-        f"{default / floor:.2f}×; spin p50 ≤ 15 µs and p99 ≤ 30 µs — measured "
+        "Goals: default p50 <= 1.15x floor - measured "
+        f"{default / floor:.2f}x; spin p50 <= 15 µs and p99 <= 30 µs - measured "
         f"{spin['p50_us']:.1f} / {spin['p99_us']:.1f} µs"
         + (
-            f"; ems ≥ 5× faster than the peer at p50 — measured "
-            f"{results['tick_to_trade_peer']['p50_us'] / default:.1f}×"
+            f"; ems >= 5x faster than the peer at p50 - measured "
+            f"{results['tick_to_trade_peer']['p50_us'] / default:.1f}x"
             if "tick_to_trade_peer" in results
             else ""
         )
