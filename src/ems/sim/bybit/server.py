@@ -347,11 +347,17 @@ class BybitServer:
                 text(p.get("orderId")),
                 text(p.get("orderLinkId")),
             )
+            try:
+                start = int(text(p.get("startTime")) or 0)
+                end = int(text(p.get("endTime")) or 0)
+            except ValueError:
+                raise param("params error: startTime or endTime invalid") from None
             rows = [
                 o for o in reversed(v.history.get(key(a), []))
                 if o.inst.category is category and (not symbol or o.inst.symbol == symbol)
                 and (not order_id or o.order_id == order_id)
                 and (not link_id or o.link_id == link_id)
+                and o.updated >= start and (not end or o.updated <= end)
             ]  # fmt: skip
             chunk, nxt = page(rows, p, 20, 50)
             return {

@@ -223,8 +223,8 @@ def _report(
         last_price=avg_price if show_fills and has_avg else None,
         exch_time=updated_ms * MS,
         message=message,
-        order_type=ORDER_TYPE.get(order_type),
-        tif=TIF.get(tif),
+        order_type=OrderType.POSTONLY if tif == "PostOnly" else ORDER_TYPE.get(order_type),
+        tif=TimeInForce.GTC if tif == "PostOnly" else TIF.get(tif),
     )
 
 

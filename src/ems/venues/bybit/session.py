@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from picows import WSMsgType
 
 from ems._core import Trade, TradeScanner, bybit_order_updates
 from ems.errors import VenueError, VenueRateLimited, VenueUnknownOutcome
@@ -32,6 +31,7 @@ from ems.model import OrderStatus, OrderType
 from ems.venues.base import ExecutionReport, Instrument, VenueListener, VenueSession
 from ems.venues.bybit import codec
 from ems.venues.bybit.products import Product
+from ems.venues.bybit.public import BybitBook, PublicFeed
 from ems.venues.bybit.rest import (
     TIMESTAMP_OUTSIDE_WINDOW,
     BybitRest,
@@ -66,35 +66,6 @@ OPS = {
     "cancel": ("order.cancel", "/v5/order/cancel"),
     "cancel-batch": ("order.cancel-batch", "/v5/order/cancel-batch"),
 }
-
-
-class TradeFeed(Feed):
-    """A public Bybit stream: subscribes on every (re)connect and pings every 20 s."""
-
-    def __init__(self, url: str, topic: str, on_frame: Callable[[bytes], None], name: str):
-        super().__init__(url, on_frame, name=name)
-        self._subscribe = orjson.dumps({"req_id": "ems", "op": "subscribe", "args": [topic]})
-        self._pinger: asyncio.Task[None] | None = None
-
-    async def _connect(self) -> None:
-        await super()._connect()
-        if self._transport is not None:
-            self._transport.send(WSMsgType.TEXT, self._subscribe)
-
-    async def start(self, timeout: float = 10.0) -> None:
-        await super().start(timeout)
-        self._pinger = asyncio.get_running_loop().create_task(self._ping())
-
-    async def _ping(self) -> None:
-        while True:
-            await asyncio.sleep(20)
-            if self._transport is not None:
-                self._transport.send(WSMsgType.TEXT, b'{"op":"ping"}')
-
-    async def stop(self) -> None:
-        if self._pinger is not None:
-            self._pinger.cancel()
-        await super().stop()
 
 
 class BybitSession(VenueSession):
@@ -347,6 +318,15 @@ class BybitSession(VenueSession):
         args = self._create_args(order)
         return self._insert_reply(self._send("create", args), order, args)
 
+    def prepare_insert(self, order: Order) -> Callable[[], Awaitable[ExecutionReport | None]]:
+        # Everything but the request id and timestamp is built now, before the trigger.
+        args = self._create_args(order)
+
+        def send() -> Awaitable[ExecutionReport | None]:
+            return self._insert_reply(self._send("create", args), order, args)
+
+        return send
+
     async def _insert_reply(
         self, sent: Awaitable[dict[str, Any]], order: Order, args: dict[str, Any]
     ) -> ExecutionReport | None:
@@ -491,6 +471,35 @@ class BybitSession(VenueSession):
                 return codec.order_report(rows[0], full=True)
         return None
 
+    async def recent_orders(self, symbols: set[str], since_ms: int) -> list[ExecutionReport]:
+        """Each symbol's open orders, then its orders updated since `since_ms`."""
+        seen: dict[str, ExecutionReport] = {}
+        for symbol in sorted(symbols):
+            for path, extra in (
+                ("/v5/order/realtime", {}),
+                ("/v5/order/history", {"startTime": since_ms}),
+            ):
+                cursor = ""
+                while True:
+                    params: dict[str, object] = {
+                        "category": self.category,
+                        "symbol": symbol,
+                        **extra,
+                        "limit": 50,
+                    }
+                    if cursor:
+                        params["cursor"] = cursor
+                    data = await self.rest.request("GET", path, params)
+                    result = data.get("result") or {}
+                    for row in result.get("list") or []:
+                        report = codec.order_report(row, full=True)
+                        if report.venue_client_id:
+                            seen.setdefault(report.venue_client_id, report)
+                    cursor = result.get("nextPageCursor") or ""
+                    if not cursor:
+                        break
+        return list(seen.values())
+
     async def positions(self) -> dict[str, float]:
         if not self.product.positions:
             return {}
@@ -606,4 +615,12 @@ class BybitSession(VenueSession):
                 for trade in trades:
                     on_trade(trade)
 
-        return TradeFeed(url, topic, on_frame, f"{self.product.exchange}:{symbol} trades")
+        return PublicFeed(url, topic, on_frame, f"{self.product.exchange}:{symbol} trades")
+
+    def book(self, symbol: str) -> BybitBook:
+        return BybitBook(
+            f"{self._ws_url}/v5/public/{self.category}",
+            self.category,
+            self.instruments[symbol],
+            f"{self.product.exchange}:{symbol} book",
+        )
