@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -21,6 +20,9 @@ from pathlib import Path
 from hdrh.histogram import HdrHistogram
 
 from ems.engine.journal import Journal
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report
 
 HERE = Path(__file__).resolve().parent
 STATE = {
@@ -92,10 +94,19 @@ def main() -> int:
     for name, values in results.items():
         print(f"{name:22s} " + "  ".join(f"{k} {v:,}" for k, v in values.items()), flush=True)
     if not args.smoke:
-        path = HERE / "results.json"
-        merged = json.loads(path.read_text()) if path.exists() else {}
-        merged.update(results)
-        path.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+        report.merge_json(results)
+        w = results["journal_window"]
+        report.write_block(
+            "journal",
+            "## Journal\n\n"
+            "| measure | value |\n|---|---|\n"
+            f"| cost of one journal write on the event loop | "
+            f"{results['journal_write_call']['ours_ns']:,.0f} ns |\n"
+            f"| records committed per second | "
+            f"{results['journal_throughput']['records_per_s']:,} |\n"
+            f"| window from write to commit (what a crash can lose), p50 / p99 / p99.9 | "
+            f"{w['p50_us']:,.0f} / {w['p99_us']:,.0f} / {w['p99_9_us']:,.0f} µs |\n",
+        )
     return 0
 
 

@@ -27,6 +27,9 @@ import requests
 from hdrh.histogram import HdrHistogram
 from websockets.asyncio.client import connect
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report
+
 HERE = Path(__file__).resolve().parent
 KEY = "load-" + uuid.uuid4().hex
 
@@ -200,10 +203,19 @@ def main() -> int:
     print(json.dumps(result, indent=1))
     ok = tally["lost"] == 0 and tally["acked"] == tally["sent"] == tally["cancelled"]
     if not args.smoke:
-        path = HERE / "results.json"
-        merged = json.loads(path.read_text()) if path.exists() else {}
-        merged["load_ws"] = result
-        path.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+        report.merge_json({"load_ws": result})
+        report.write_block(
+            "load",
+            "## Sustained load over the local WebSocket\n\n"
+            f"{args.clients} clients, {args.rate:g} inserts/s each (plus a delete per insert) "
+            f"for {args.seconds:g} s against `ems sim`; round trip from sending an insert to "
+            "its `new` update on the same socket.\n\n"
+            "| orders/s held | p50 | p99 | p99.9 | lost updates | ems RSS before / after |\n"
+            "|---|---|---|---|---|---|\n"
+            f"| {result['orders_per_s']} | {result['p50_us']:,.0f} µs | "
+            f"{result['p99_us']:,.0f} µs | {result['p99_9_us']:,.0f} µs | {result['lost']} | "
+            f"{result['rss_mb_before']} / {result['rss_mb_after']} MB |\n",
+        )
     return 0 if ok else 1
 
 
