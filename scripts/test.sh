@@ -12,10 +12,12 @@ ruff check src tests bench
 ruff format --check src tests bench
 mypy src
 
-if [ -f bench/run.py ]; then
-  echo "== benchmarks (smoke)"
-  python bench/run.py --smoke
-fi
+echo "== benchmarks (smoke)"
+python bench/run.py --smoke
+python bench/tick_to_trade.py --smoke --no-peer
+python bench/journal.py --smoke
+python bench/load.py --smoke
+[ ! -f bench/fix_roundtrip.py ] || python bench/fix_roundtrip.py --smoke
 
 echo "== pytest"
 python -m pytest -q -p no:cacheprovider "$@"
