@@ -380,3 +380,32 @@ def test_pull_sharing_the_symbol_cancels_only_ours_in_venue_batches(
     other.wait(_status(keep, "cancelled"))
     ws.close()
     other.close()
+
+
+def test_update_of_a_partially_filled_order_keeps_its_fills(market: Market):
+    """Bybit's amend `qty` is the order's whole quantity, filled part included, as in ems."""
+    ws = market.stream()
+    cl = market.cl()
+    bid, ask = market.best()
+    price = market.price(bid + market.tick) if ask - bid > market.tick else market.price(bid)
+    market.send(
+        clOrderId=cl,
+        transactionType="insert",
+        side="buy",
+        price=price,
+        qty=round(market.qty * 4, 8),
+    )
+    ws.wait(_status(cl, "new"))
+    market.trade("sell", price, market.qty)
+    ws.wait(_status(cl, "partiallyfilled"))
+    status, body = market.send(clOrderId=cl, transactionType="update", qty=round(market.qty * 6, 8))
+    assert status == 200, body
+    done = ws.wait(
+        lambda f: _status(cl, "partiallyfilled")(f) and f["qty"] == pytest.approx(market.qty * 6)
+    )
+    assert done["cumulativeFilledQty"] == pytest.approx(market.qty)
+    assert done["remainingQty"] == pytest.approx(market.qty * 5)
+    [row] = market.venue_orders()
+    assert float(row["qty"]) == pytest.approx(market.qty * 6)
+    assert float(row["cumExecQty"]) == pytest.approx(market.qty)
+    ws.close()
