@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("ems.bybit")
 
 REPLY_TIMEOUT_S = 10.0
+TRADE_RETRY_S = 30.0
+"""How often a trade WebSocket that could not be opened at start is tried again."""
 PUSH_WATCHDOG_S = 3.0
 """An acknowledged request with no push about its order after this long is read back."""
 DUPLICATE_LINK_ID = frozenset({110072, 170141})
@@ -97,8 +99,6 @@ class BybitSession(VenueSession):
         self._last_push: dict[str, float] = {}
         """Monotonic time of the last push about each working order (by orderLinkId)."""
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.messages: dict[str, int] = {}
-        """Order-entry messages sent, by op, over either transport (for tests/metrics)."""
 
     @property
     def rest(self) -> BybitRest:
@@ -139,22 +139,40 @@ class BybitSession(VenueSession):
                 self._local_address,
             )
             await self._stream.start()
-            self._trade = TradeSocket(
-                f"{self._ws_url}/v5/trade",
-                self._rest.ws_auth_args,
-                self._rest.timestamp,
-                self._local_address,
-            )
+            trade = self._new_trade_socket()
             try:
-                await self._trade.start()
+                await trade.start()
+                self._trade = trade
             except Exception as exc:
-                # Order entry still works over REST; the socket keeps trying meanwhile.
+                # Order entry works over REST meanwhile (demo trading has no trade
+                # WebSocket at all); the socket is tried again in the background.
                 log.warning("%s: trade WebSocket unavailable (%s); using REST", self.category, exc)
-                await self._trade.stop()
-                self._trade = None
+                await trade.stop()
+                self._spawn(self._retry_trade())
         except BaseException:
             await self.stop()
             raise
+
+    def _new_trade_socket(self) -> TradeSocket:
+        return TradeSocket(
+            f"{self._ws_url}/v5/trade",
+            self.rest.ws_auth_args,
+            self.rest.timestamp,
+            self._local_address,
+        )
+
+    async def _retry_trade(self) -> None:
+        while self._trade is None:
+            await asyncio.sleep(TRADE_RETRY_S)
+            trade = self._new_trade_socket()
+            try:
+                await trade.start()
+            except Exception as exc:
+                log.debug("%s: trade WebSocket still unavailable: %s", self.category, exc)
+                await trade.stop()
+                continue
+            log.info("%s: trade WebSocket up; orders go over it again", self.category)
+            self._trade = trade
 
     async def stop(self) -> None:
         for task in tuple(self._tasks):
@@ -221,7 +239,6 @@ class BybitSession(VenueSession):
         """Writes one order-entry request now (trade WebSocket, else REST); the result
         awaits the reply's `result` object (batch: the whole reply)."""
         op, path = OPS[kind]
-        self.messages[op] = self.messages.get(op, 0) + 1
         if self.rest.backing_off():
             # The venue asked us to slow down: nothing goes out on either transport.
             return self.rest.start("POST", path, args)
@@ -429,7 +446,6 @@ class BybitSession(VenueSession):
         # A full page may mean more orders; stop after what the count can explain.
         limit = 1 if cap is None else len(orders) // cap + 2
         while calls < limit:
-            self.messages["cancel-all"] = self.messages.get("cancel-all", 0) + 1
             data = await self._rest_call(
                 "/v5/order/cancel-all", {"category": self.category, "symbol": symbol}
             )
