@@ -52,8 +52,7 @@ class PrivateStream(AuthedSocket):
         self._on_state(False, "connection closed")
 
     def on_message(self, payload: bytes) -> None:
-        head = payload[:160]
-        if b'"topic"' in head or b'"topic"' in payload:
+        if b'"topic"' in payload:
             self._on_push(payload)
             return
         waiting = self._subscribed
