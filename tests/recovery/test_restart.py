@@ -214,3 +214,79 @@ def test_secrets_are_encrypted_at_rest(ems: Ems, sim):
 
 def test_every_market_has_an_all_orders_query():
     assert MARKETS  # the soak test below runs on spot; futures share the code path
+
+
+def test_triggers_risk_limits_and_the_kill_switch_survive_a_crash(ems: Ems, sim):
+    m = _spot(ems, sim)
+    bid, ask = m.best()
+    mid = (bid + ask) / 2
+    code, _ = ems.api.post(
+        "/startTriggerManager",
+        {"symbol": m.symbol, "exchange": m.exchange, "sessionId": m.session_id},
+    )
+    assert code == 200
+    level = m.price(mid + 20 * m.tick)
+    cl = m.cl()
+    order = m.order(
+        clOrderId=cl,
+        transactionType="insert",
+        side="buy",
+        price=m.price(bid - 300 * m.tick),
+        qty=0.001,
+    )
+    code, body = ems.api.post(
+        "/setTrigger",
+        {
+            "id": "survivor",
+            "price": level,
+            "symbol": m.symbol,
+            "direction": "up",
+            "exchange": m.exchange,
+            "orders": [order],
+        },
+    )
+    assert code == 200, body
+    assert (
+        ems.api.post("/setRiskLimits", {"sessionId": m.session_id, "maxOrderQty": 0.005})[0] == 200
+    )
+    time.sleep(0.3)  # let the journal commit (the write-behind window)
+    ems.kill9()
+    ems.start()
+    _rebind(m, ems)
+    ems.wait_session(m.session_id)
+    deadline = time.monotonic() + 10
+    while True:
+        code, limits = ems.api.get("/riskLimits", sessionId=m.session_id)
+        if limits.get("configured", {}).get("*", {}).get("maxOrderQty") == 0.005:
+            break
+        assert time.monotonic() < deadline, limits
+        time.sleep(0.1)
+    ws = m.api.ws()
+    ws.subscribe(m.session_id)
+    # The trigger came back: a qualifying trade fires it once.
+    deadline = time.monotonic() + 10
+    while True:
+        m.trade("buy", level, 0.001)
+        try:
+            frame = ws.wait(lambda f: f.get("clOrderId") == cl, timeout=0.5)
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, "the restored trigger never fired"
+    assert frame["triggerId"] == "survivor"
+    code, body = m.send(
+        clOrderId=m.cl(),
+        transactionType="insert",
+        side="buy",
+        price=m.price(bid - 300 * m.tick),
+        qty=0.01,
+    )
+    assert body["riskReason"] == "QuantityAboveMaximum"
+    ems.api.post("/killSwitch", {"active": True})
+    time.sleep(0.3)
+    ems.kill9()
+    ems.start()
+    _rebind(m, ems)
+    ems.wait_session(m.session_id)
+    assert ems.api.get("/killSwitch") == (200, {"active": True})
+    ems.api.post("/killSwitch", {"active": False})
+    ws.close()

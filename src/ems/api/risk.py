@@ -21,7 +21,7 @@ async def set_risk_limits(request: web.Request) -> web.Response:
     if symbol is not None and symbol not in session.venue.instruments:
         raise ApiError(f"unknown symbol {symbol!r} on {session.exchange}", "symbol")
     limits = parse_limits(data)
-    effective = engine.risk.set(session.session_id, symbol, limits)
+    effective = engine.set_limits(session.session_id, symbol, limits)
     if symbol is not None and effective.priceBandPercent is not None:
         try:
             await engine.watch(session, symbol)

@@ -97,7 +97,7 @@ async def set_trigger(request: web.Request) -> web.Response:
         raise ApiError("price is required", "price")
     manager = managers.get(exchange, symbol)
     orders = _orders(managers, exchange, trigger_id, data.get("orders"))
-    manager.set(trigger_id, price, direction, orders)
+    manager.set(trigger_id, price, direction, orders, data.get("orders"))
     return _json(
         {
             "id": trigger_id,
@@ -132,6 +132,9 @@ async def clear_triggers(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, managers: TriggerManagers) -> None:
     app[TRIGGERS] = managers
+    managers.build_orders = lambda exchange, trigger_id, raw: _orders(
+        managers, exchange, trigger_id, raw
+    )
     app.router.add_post("/startTriggerManager", start_trigger_manager)
     app.router.add_post("/stopTriggerManager", stop_trigger_manager)
     app.router.add_post("/setTrigger", set_trigger)

@@ -6,11 +6,12 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from ems._core import Trade
 from ems.engine.journal import Journal, StoredSession
 from ems.engine.orders import Pending
-from ems.engine.risk import RiskEngine
+from ems.engine.risk import Limits, RiskEngine
 from ems.engine.session import OrderSession, SendOrder, _base36
 from ems.errors import ApiError, VenueError, VenueUnknownOutcome
 from ems.metrics import Metrics
@@ -54,6 +55,8 @@ class Engine:
         self._watched: dict[tuple[str, str], Feed] = {}
         self.books: dict[tuple[str, str], BookFeed] = {}
         self._recovering: set[asyncio.Task[None]] = set()
+        self.on_recovered: list[Callable[[OrderSession], Awaitable[None]]] = []
+        """Called with each session recovered from the journal (strategies restore here)."""
 
     def session(self, session_id: object, field: str = "sessionId") -> OrderSession:
         """The running session named `session_id`, or a 404 naming the field."""
@@ -131,10 +134,33 @@ class Engine:
         finally:
             self._starting.discard(session_id)
 
+    def set_limits(self, session_id: str, symbol: str | None, limits: Limits) -> Limits:
+        """Sets risk limits and journals them (they survive a restart)."""
+        effective = self.risk.set(session_id, symbol, limits)
+        if self.journal is not None:
+            self.journal.strategy("risk", f"{session_id}|{symbol or '*'}", limits.as_json())
+        return effective
+
+    def _restore_limits(self, session_id: str) -> list[str]:
+        """Re-applies a recovered session's limits; returns the symbols with a price band."""
+        banded: list[str] = []
+        if self.journal is None:
+            return banded
+        for key, body in self.journal.strategies("risk"):
+            sid, _, symbol = key.partition("|")
+            if sid == session_id:
+                limits = Limits(**body)
+                self.risk.set(sid, None if symbol == "*" else symbol, limits)
+                if symbol != "*" and limits.priceBandPercent is not None:
+                    banded.append(symbol)
+        return banded
+
     async def recover(self) -> None:
         """Restarts every journaled session and reconciles it with its venue."""
         if self.journal is None:
             return
+        for _, body in self.journal.strategies("killswitch"):
+            self.risk.kill_switch = bool(body.get("active"))
         since_ms = self.journal.last_event_ms() - RECOVERY_LOOKBACK_MS
         for stored in self.journal.sessions():
             self._recovering.add(
@@ -177,6 +203,16 @@ class Engine:
         )
         counts = await session.reconcile(since_ms)
         log.warning("session %s recovered: %s", stored.session_id, counts)
+        for symbol in self._restore_limits(session.session_id):
+            try:
+                await self.watch(session, symbol)
+            except Exception as exc:
+                log.error("cannot follow %s for the risk band: %s", symbol, exc)
+        for hook in self.on_recovered:
+            try:
+                await hook(session)
+            except Exception:
+                log.exception("restoring the strategies of %s", session.session_id)
 
     def reference_price(self, exchange: str, symbol: str) -> float | None:
         """Last public trade price, else the book's mid, else None."""
@@ -218,6 +254,8 @@ class Engine:
     async def kill(self, active: bool) -> int:
         """Turns the kill switch on (pulling every working order everywhere) or off."""
         self.risk.kill_switch = active
+        if self.journal is not None:
+            self.journal.strategy("killswitch", "", {"active": active})
         if not active:
             log.warning("kill switch released")
             return 0

@@ -62,6 +62,12 @@ CREATE TABLE IF NOT EXISTS events (
     cl_order_id TEXT,
     body TEXT
 );
+CREATE TABLE IF NOT EXISTS strategies (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
 CREATE TABLE IF NOT EXISTS positions (
     session_id TEXT NOT NULL,
     symbol TEXT NOT NULL,
@@ -157,6 +163,25 @@ class Journal:
             "UPDATE SET units=excluded.units, value=excluded.value",
             (session_id, symbol, units, value),
         )
+
+    def strategy(self, kind: str, key: str, body: Any | None) -> None:
+        """Saves (or with body None, forgets) a strategy's state: triggers, limits..."""
+        if body is None:
+            self.write("DELETE FROM strategies WHERE kind=? AND key=?", (kind, key))
+        else:
+            self.write(
+                "INSERT INTO strategies VALUES (?,?,?) ON CONFLICT (kind, key) DO "
+                "UPDATE SET body=excluded.body",
+                (kind, key, orjson.dumps(body).decode()),
+            )
+
+    def strategies(self, kind: str) -> list[tuple[str, Any]]:
+        return [
+            (key, orjson.loads(body))
+            for key, body in self._db.execute(
+                "SELECT key, body FROM strategies WHERE kind=? ORDER BY rowid", (kind,)
+            )
+        ]
 
     def session(self, stored: StoredSession) -> None:
         """Persists a session (only with a secrets key: credentials are in it)."""

@@ -16,7 +16,9 @@ import enum
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ems._core import BUY, DOWN, UP, OffGridError, Trade, TriggerIndex
 from ems.engine.engine import Engine
@@ -50,6 +52,8 @@ class Trigger:
     price: int
     direction: Direction
     orders: list[TriggerOrder]
+    raw_orders: list[Any]
+    """The orders as the client sent them (journaled, re-read on restart)."""
 
 
 class TriggerManager:
@@ -85,6 +89,7 @@ class TriggerManager:
         price: float,
         direction: Direction,
         orders: list[TriggerOrder],
+        raw_orders: list[Any] | None = None,
     ) -> Trigger:
         if trigger_id in self.triggers:
             raise ApiError(f"trigger {trigger_id!r} already exists", "id", 409)
@@ -97,11 +102,27 @@ class TriggerManager:
             ) from None
         if level <= 0:
             raise ApiError("price must be positive", "price")
-        trigger = Trigger(trigger_id, next(self._numbers), level, direction, orders)
+        trigger = Trigger(
+            trigger_id, next(self._numbers), level, direction, orders, raw_orders or []
+        )
         self.index.add(trigger.number, UP if direction == Direction.UP else DOWN, level, b"")
         self.triggers[trigger_id] = trigger
         self._by_number[trigger.number] = trigger
+        self._journal(
+            trigger_id,
+            {
+                "id": trigger_id,
+                "price": price,
+                "direction": direction.value,
+                "orders": trigger.raw_orders,
+            },
+        )
         return trigger
+
+    def _journal(self, trigger_id: str, body: Any | None) -> None:
+        journal = self.engine.journal
+        if journal is not None:
+            journal.strategy("trigger", f"{self.exchange}|{self.symbol}|{trigger_id}", body)
 
     def clear(self, trigger_id: str) -> None:
         trigger = self.triggers.pop(trigger_id, None)
@@ -111,11 +132,13 @@ class TriggerManager:
             )
         self.index.remove(trigger.number)
         del self._by_number[trigger.number]
+        self._journal(trigger_id, None)
 
     def clear_all(self) -> int:
         count = len(self.triggers)
         for trigger in self.triggers.values():
             self.index.remove(trigger.number)
+            self._journal(trigger.trigger_id, None)
         self.triggers.clear()
         self._by_number.clear()
         return count
@@ -136,6 +159,7 @@ class TriggerManager:
                     except ApiError as exc:
                         item.session.publish_rejection(item.request, exc)
                 self.fired += 1
+                self._journal(trigger.trigger_id, None)
                 log.debug(
                     "trigger %s fired at %d (%s)",
                     trigger.trigger_id,
@@ -153,6 +177,9 @@ class TriggerManagers:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.managers: dict[tuple[str, str], TriggerManager] = {}
+        self.build_orders: Callable[[str, str, Any], list[TriggerOrder]] | None = None
+        """Turns journaled order JSON back into trigger orders (set by the API layer)."""
+        engine.on_recovered.append(self._restore)
 
     def get(self, exchange: str | None, symbol: str | None) -> TriggerManager:
         if not exchange:
@@ -181,7 +208,35 @@ class TriggerManagers:
         except Exception as exc:
             self.managers.pop(key, None)
             raise ApiError(f"cannot open the trade stream: {exc}", "sessionId", 502) from None
+        if self.engine.journal is not None:
+            self.engine.journal.strategy(
+                "triggermanager", f"{exchange}|{symbol}", {"sessionId": session_id}
+            )
         return manager
+
+    async def _restore(self, session: OrderSession) -> None:
+        """Brings back the managers (and their triggers) that ran on a recovered session."""
+        journal = self.engine.journal
+        if journal is None:
+            return
+        triggers = journal.strategies("trigger")
+        for key, body in journal.strategies("triggermanager"):
+            if body.get("sessionId") != session.session_id:
+                continue
+            exchange, _, symbol = key.partition("|")
+            manager = self.managers.get((exchange, symbol)) or await self.start(
+                session.session_id, exchange, symbol
+            )
+            for tkey, t in triggers:
+                if not tkey.startswith(f"{key}|") or t["id"] in manager.triggers:
+                    continue
+                try:
+                    assert self.build_orders is not None
+                    orders = self.build_orders(exchange, t["id"], t["orders"])
+                    manager.set(t["id"], t["price"], Direction(t["direction"]), orders, t["orders"])
+                except ApiError as exc:
+                    log.error("trigger %s not restored: %s (%s)", t["id"], exc.message, exc.field)
+            log.warning("trigger manager %s restored with %d triggers", key, len(manager.triggers))
 
     async def stop(self, exchange: str, symbol: str, session_id: str | None) -> int:
         manager = self.get(exchange, symbol)
@@ -193,6 +248,8 @@ class TriggerManagers:
         del self.managers[(exchange, symbol)]
         count = len(manager.triggers)
         await manager.stop()
+        if self.engine.journal is not None:
+            self.engine.journal.strategy("triggermanager", f"{exchange}|{symbol}", None)
         return count
 
     async def close(self) -> None:
