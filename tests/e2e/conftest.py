@@ -70,11 +70,20 @@ class Market:
         """`value` rounded down to the tick, as the double a client would send."""
         return float((value / self.tick).to_integral_value(rounding="ROUND_FLOOR") * self.tick)
 
+    def prefixes(self) -> tuple[str, ...]:
+        """The client-id prefixes of this session (the account may be shared)."""
+        _, sessions = self.api.get("/sessions")
+        return next(
+            tuple(s["clientIdPrefixes"]) for s in sessions if s["sessionId"] == self.session_id
+        )
+
     def venue_orders(self) -> list[dict[str, Any]]:
+        """This session's working orders on the venue, in the venue's own format."""
+        prefixes = self.prefixes()
         return [
             o
             for o in self.venue("GET", "/sim/orders", params={"apiKey": self.account["apiKey"]})
-            if o["symbol"] == self.symbol
+            if o["symbol"] == self.symbol and o["clientOrderId"].startswith(prefixes)
         ]
 
     def venue_account(self) -> Any:
