@@ -201,7 +201,8 @@ def bench_ems_serve(sim: dict[str, Any], orders: int, warmup: int) -> dict[str, 
     key = "bench-" + uuid.uuid4().hex
     with tempfile.TemporaryDirectory() as state:
         proc, info = start(
-            ["serve", "--key", key, "--port", "0", "--promPort", "0"], {"EMS_STATE_DIR": state}
+            ["serve", "--key", key, "--port", "0", "--promPort", "0", "--journal", "none"],
+            {"EMS_STATE_DIR": state},
         )
         try:
             account = sim["accounts"][0]

@@ -114,6 +114,8 @@ def _ems(sim: Sim, samples: int, warmup: int, extra: list[str], cpus: set[int] |
             "0",
             "--promPort",
             "0",
+            "--journal",
+            "none",
             *extra,
         ],
         cpus,

@@ -30,7 +30,7 @@ def deribit_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def deribit_ems(logs_dir: Path, deribit_state_dir: Path) -> Iterator[Process]:
     process = Process(
-        ["serve", "--key", API_KEY, "--port", "0", "--promPort", "0"],
+        ["serve", "--key", API_KEY, "--port", "0", "--promPort", "0", "--journal", "none"],
         logs_dir / "ems-deribit.log",
         env={"EMS_STATE_DIR": str(deribit_state_dir)},
     )
