@@ -573,6 +573,15 @@ class OrderSession:
             self._spawn(self._refresh_one(order))
         return [o.cl_order_id for o in targets]
 
+    async def _refresh_positions(self) -> None:
+        try:
+            positions = await self.venue.positions()
+        except (VenueError, VenueUnknownOutcome) as exc:
+            log.warning("%s: position refresh failed: %s", self.session_id, exc)
+            return
+        for symbol, position in positions.items():
+            self.on_venue_position(symbol, position)
+
     async def _refresh_one(self, order: Order) -> None:
         try:
             report = await self.venue.query(order)
@@ -676,6 +685,9 @@ class OrderSession:
             for order in list(self.orders.values()):
                 if order.working:
                     self._spawn(self._refresh_one(order))
+            if self.venue.capabilities.positions_from_venue:
+                # Position events sent while the stream was down are lost too.
+                self._spawn(self._refresh_positions())
         else:
             log.warning("%s: order stream down: %s", self.session_id, reason)
 
