@@ -22,6 +22,9 @@ DEMO_SESSIONS = (
     ("demo-spot", "binance-spot"),
     ("demo-usdm", "binance-usdm-future"),
     ("demo-coinm", "binance-coinm-future"),
+    ("demo-okx", "okx"),
+    ("demo-bybit", "bybit-linear"),
+    ("demo-deribit", "deribit"),
 )
 
 
@@ -51,7 +54,7 @@ async def _run(cfg: Config, venues: dict[str, Any]) -> None:
                 exchange=exchange,
                 api_key=venues["apiKey"],
                 secret=venues["secretKey"],
-                passphrase="",
+                passphrase=venues.get("passphrase", ""),
                 rest_url=venues[exchange]["restUrl"],
                 ws_url=venues[exchange]["wsUrl"],
                 local_address=None,
