@@ -30,7 +30,9 @@ def test_limit_gtc_rests_and_shows_on_the_venue(market: Market):
     assert status == 200 and body["orderStatus"] == "pendingnew", body
     new = ws.wait(_status(cl, "new"))
     assert new["exchOrderId"] and new["price"] == price and new["qty"] == market.qty
-    assert new["remainingQty"] == market.qty and new["exchTime"]
+    # exchTime may be absent here: the trade socket's acknowledgement can beat the
+    # private stream's event, and the later event changes nothing worth a new frame.
+    assert new["remainingQty"] == market.qty
     venue = {o["orderId"]: o for o in market.venue_orders()}
     assert new["exchOrderId"] in venue
     row = venue[new["exchOrderId"]]
