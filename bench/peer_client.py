@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import sys
 
 from binance import AsyncClient, BinanceSocketManager
 
@@ -35,11 +36,11 @@ async def main(rest: str, ws: str, key: str, secret: str, level: float) -> None:
                     type="LIMIT",
                     timeInForce="IOC",
                     quantity="0.001",
-                    price="1000",
+                    price="10000",
                     newClientOrderId=f"peer{next(ids)}",
                 )
             except Exception as exc:  # the benchmark only needs the request to arrive
-                print(f"order error: {exc}", flush=True)
+                print(f"order error: {exc}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

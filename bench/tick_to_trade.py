@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 SYMBOL = "BTCUSDT"
 LEVEL = 30000.0
 FAR_PRICE = 10000.0
+IDLE_S = 0.002
 KEY = "bench-" + uuid.uuid4().hex
 
 
@@ -90,6 +91,9 @@ def _measure(sim: Sim, samples: int, warmup: int, before_each: Any = None) -> Hd
     for i in range(warmup + samples):
         if before_each is not None:
             before_each(i)
+        # Let the previous order's replies and events settle, so that every contender
+        # meets the trade idle, as a strategy waiting for its level would.
+        time.sleep(IDLE_S)
         latency = sim.probe()
         if latency is None:
             misses += 1
@@ -283,7 +287,10 @@ def write(results: dict[str, dict[str, float]], samples: int) -> None:
         f"Command: `python bench/tick_to_trade.py --samples {samples}`.",
         "",
         "Time from the simulator writing a public trade frame to it reading the order the "
-        "trade caused, measured by the simulator (one clock). µs.",
+        "trade caused, measured by the simulator (one clock, its loop busy-polling). µs. "
+        f"Each trade comes after {IDLE_S * 1000:g} ms of quiet, as a trigger waiting for its "
+        "level meets it; ems, the relay and the peer run pinned to CPU 1, the simulator "
+        "to CPU 0.",
         "",
         "| contender | p50 | p99 | p99.9 | samples |",
         "|---|---|---|---|---|",
@@ -324,8 +331,16 @@ def main() -> int:
     p.add_argument("--samples", type=int, default=20_000)
     p.add_argument("--smoke", action="store_true", help="200 samples, no files written")
     p.add_argument("--no-peer", action="store_true")
+    p.add_argument(
+        "--idle-ms",
+        type=float,
+        default=2.0,
+        help="pause before each trade so every contender meets it idle (default 2)",
+    )
     args = p.parse_args()
     samples = 200 if args.smoke else args.samples
+    global IDLE_S
+    IDLE_S = args.idle_ms / 1000
     results = run(samples, warmup=50 if args.smoke else 500, with_peer=not args.no_peer)
     if not args.smoke:
         write(results, samples)

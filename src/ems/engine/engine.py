@@ -55,6 +55,8 @@ class Engine:
         self._watched: dict[tuple[str, str], Feed] = {}
         self.books: dict[tuple[str, str], BookFeed] = {}
         self._recovering: set[asyncio.Task[None]] = set()
+        self.warmers: list[Callable[[], None]] = []
+        """Hot-path rehearsals run by a busy-polling loop between frames (--spin)."""
         self.on_recovered: list[Callable[[OrderSession], Awaitable[None]]] = []
         """Called with each session recovered from the journal (strategies restore here)."""
 

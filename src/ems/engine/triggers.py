@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ems._core import BUY, DOWN, UP, OffGridError, Trade, TriggerIndex
+from ems._core import BUY, DOWN, UP, OffGridError, Trade, TradeScanner, TriggerIndex
 from ems.engine.engine import Engine
 from ems.engine.session import OrderSession, Prepared, SendOrder
 from ems.errors import ApiError
@@ -74,13 +74,31 @@ class TriggerManager:
         self.fired = 0
         self._tick_to_order = engine.metrics.tick_to_order.labels(self.exchange)
         self._key = (self.exchange, self.symbol)
+        self._scan = TradeScanner(
+            instrument.price_grid.step, instrument.qty_grid.step
+        ).binance_trade
         self._price_value = instrument.price_grid.value
 
     async def start(self) -> None:
         await self.feed.start()
+        self.engine.warmers.append(self.warm)
+
+    def warm(self) -> None:
+        """Exercises the trade-to-order path without acting: parse the latest frame,
+        look it up in the index, sign a dummy order."""
+        frame = self.feed.last_frame
+        if frame:
+            try:
+                trade = self._scan(frame)
+                self.index.would_fire(trade.price, trade.aggressor_side)
+            except ValueError:
+                pass  # another venue's frame format: only the signing below is rehearsed
+        self.session.venue.warm()
 
     async def stop(self) -> None:
         self.clear_all()
+        if self.warm in self.engine.warmers:
+            self.engine.warmers.remove(self.warm)
         await self.feed.stop()
 
     def set(

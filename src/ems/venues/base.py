@@ -162,6 +162,10 @@ class VenueSession(abc.ABC):
         them return only what they can."""
         return []
 
+    def warm(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Runs the order path's encoding and signing on a dummy request, sending
+        nothing, so that a busy-polling process keeps that code in the CPU's caches."""
+
     def book(self, symbol: str) -> BookFeed:
         """A not-yet-started L2 book of `symbol` kept in sync with the venue."""
         raise NotImplementedError(f"{type(self).__name__} keeps no order book yet")

@@ -27,8 +27,10 @@ class _Listener(WSListener):
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.TEXT:
             self._feed.frame_ns = time.perf_counter_ns()
+            payload = frame.get_payload_as_bytes()
+            self._feed.last_frame = payload
             try:
-                self._on_frame(frame.get_payload_as_bytes())
+                self._on_frame(payload)
             except Exception:
                 log.exception("market data frame handler failed")
         elif frame.msg_type == WSMsgType.CLOSE:
@@ -54,6 +56,8 @@ class Feed:
         self._stopping = False
         self.connects = 0
         self.frame_ns = 0
+        self.last_frame = b""
+        """The latest frame (replayed by warm-ups through the parser, not the handler)."""
         """perf_counter_ns() when the frame being handled arrived (for latency metrics)."""
 
     async def start(self, timeout: float = 10.0) -> None:

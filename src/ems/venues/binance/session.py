@@ -27,6 +27,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("ems.binance")
 
 NO_SUCH_ORDER = -2013
+_WARM_PARAMS = {
+    "symbol": "BTCUSDT",
+    "side": "BUY",
+    "type": "LIMIT",
+    "timeInForce": "GTC",
+    "quantity": "0.001",
+    "price": "10000",
+    "newClientOrderId": "ems0000warmx1",
+}
 BATCH_CANCEL_MAX = 10
 
 
@@ -125,6 +134,10 @@ class BinanceSession(VenueSession):
         """Closes the user-data connection so that it reconnects (used by tests)."""
         if self._stream is not None:
             self._stream.drop()
+
+    def warm(self) -> None:
+        if self._rest is not None:
+            self._rest.sign(_WARM_PARAMS).encode()
 
     def book(self, symbol: str) -> BinanceBook:
         return BinanceBook(self, symbol, self._md_url)
