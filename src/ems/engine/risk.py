@@ -131,12 +131,14 @@ class RiskEngine:
         self._limits: dict[tuple[str, str], Limits] = {}
         self._buckets: dict[str, TokenBucket] = {}
         self._effective: dict[tuple[str, str], Limits] = {}
+        self._applies: dict[tuple[str, str], bool] = {}
 
     def set(self, session_id: str, symbol: str | None, limits: Limits) -> Limits:
         """Replaces the limits of a session (symbol None) or of one of its symbols."""
         key = (session_id, symbol or "*")
         self._limits[key] = limits
         self._effective.clear()
+        self._applies.clear()
         if symbol is None:
             self._buckets.pop(session_id, None)
         return self.effective(session_id, symbol)
@@ -153,11 +155,19 @@ class RiskEngine:
         return session
 
     def applies(self, session_id: str, symbol: str) -> bool:
-        """Whether any check can refuse an order here (if not, skip building the exposure)."""
+        """Whether any check can refuse an order here (if not, skip building the exposure).
+
+        Called for every order, so the answer is cached until limits change."""
         if self.kill_switch:
             return True
-        limits = self.effective(session_id, symbol)
-        return any(getattr(limits, name) is not None for name in LIMIT_NAMES)
+        key = (session_id, symbol)
+        found = self._applies.get(key)
+        if found is None:
+            limits = self.effective(session_id, symbol)
+            found = self._applies[key] = any(
+                getattr(limits, name) is not None for name in LIMIT_NAMES
+            )
+        return found
 
     def configured(self, session_id: str) -> dict[str, dict[str, Any]]:
         return {
