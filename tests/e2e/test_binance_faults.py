@@ -193,3 +193,22 @@ def test_orders_of_the_account_placed_outside_ems_are_left_alone(spot: Market):
     _, pos = spot.api.get("/getPosition", sessionId=spot.session_id, symbol=spot.symbol)
     assert pos["position"] == 0.0
     ws.close()
+
+
+def test_insert_that_times_out_stays_in_flight_until_the_venue_settles_it(spot: Market):
+    """No reply within ems's 10 s timeout: the outcome is unknown, so the order stays
+    pending while ems asks the venue. The request reaches the matching engine 11 s after
+    it was signed, past its 5 s recvWindow, so the venue refuses it and has no record."""
+    ws = spot.stream()
+    _fault(spot, path="/api/v3/order", method="POST", count=1, delayMs=11_000)
+    cl = spot.cl()
+    spot.send(clOrderId=cl, transactionType="insert", side="buy", price=_resting(spot), qty=0.001)
+    time.sleep(5)
+    _, working = spot.api.get("/orders", sessionId=spot.session_id)
+    assert next(o["orderStatus"] for o in working if o["clOrderId"] == cl) == "pendingnew"
+    done = ws.wait(
+        lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "rejected", timeout=20
+    )
+    assert "no record" in done["message"]
+    assert spot.venue_orders() == []
+    ws.close()

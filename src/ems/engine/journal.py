@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 log = logging.getLogger("ems.journal")
 
 QUEUE_LIMIT = 1_000_000
+RETAIN_FINISHED = 20_000
+"""Finished orders brought back per session on restart (as many as a session keeps)."""
 BATCH_MAX = 5_000
 
 SCHEMA = """
@@ -276,8 +278,12 @@ class Journal:
         return (row[0] if row and row[0] else time.time_ns()) // 1_000_000
 
     def orders(self, session_id: str) -> Iterable[tuple[dict[str, Any], bool]]:
+        # Working orders, and the most recent finished ones (as many as a session keeps).
         for state, working in self._db.execute(
-            "SELECT state, working FROM orders WHERE session_id=?", (session_id,)
+            "SELECT state, working FROM orders WHERE session_id=? AND working=1 "
+            "UNION ALL SELECT * FROM (SELECT state, working FROM orders WHERE session_id=? "
+            "AND working=0 ORDER BY updated_ns DESC LIMIT ?)",
+            (session_id, session_id, RETAIN_FINISHED),
         ):
             yield orjson.loads(state), bool(working)
 

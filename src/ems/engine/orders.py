@@ -62,6 +62,8 @@ class Order:
     replacing_to: str = ""
     """The venue client id of the replacement leg while a cancel-replace is in flight."""
     last_emitted: tuple[object, ...] = ()
+    finished: bool = False
+    """Reached a final state and was queued for eventual forgetting."""
     risk_reason: str | None = None
     """Set when pre-trade risk refused the order (a `Denial` value)."""
 

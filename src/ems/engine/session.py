@@ -7,6 +7,7 @@ every change out to its subscribers as ordertransaction frames.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ from ems.model import (
 from ems.venues.base import ExecutionReport, Instrument, VenueSession
 
 log = logging.getLogger("ems.session")
+
+RETAIN_FINISHED = 20_000
+"""Finished orders a session remembers (clOrderId reuse is refused within them)."""
 
 RECONCILE_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 """Seconds between venue queries for an order whose outcome is unknown."""
@@ -118,6 +122,7 @@ class OrderSession:
         """Every client-id prefix this session has used (older ones from before restarts)."""
         self._reference_price = reference_price or (lambda exchange, symbol: None)
         self.orders: dict[str, Order] = {}
+        self._finished: collections.deque[str] = collections.deque()
         self._by_venue_id: dict[str, Order] = {}
         self._by_exch_id: dict[str, Order] = {}
         self.positions: dict[str, float] = {}
@@ -796,6 +801,8 @@ class OrderSession:
         order.last_emitted = key
         self.metrics.update(self.exchange, order.visible_status)
         self._publish(orjson.dumps(self.transaction(order, fill)))
+        if not order.working and not order.finished:
+            self._finish(order)
         if self.journal is not None:
             self.journal.order(
                 self.session_id, order.cl_order_id, order_state(order), order.working
@@ -813,6 +820,21 @@ class OrderSession:
                         "tradeId": fill.trade_id,
                     },
                 )
+
+    def _finish(self, order: Order) -> None:
+        """Keeps finished orders for a while (late fills, duplicate ids, /orders?all),
+        then forgets the oldest, so memory stays bounded however long ems runs."""
+        order.finished = True
+        self._finished.append(order.cl_order_id)
+        while len(self._finished) > RETAIN_FINISHED:
+            old = self.orders.get(self._finished.popleft())
+            if old is None or old.working:
+                continue
+            del self.orders[old.cl_order_id]
+            for vid in old.leg_cum:
+                self._by_venue_id.pop(vid, None)
+            if old.exch_order_id:
+                self._by_exch_id.pop(old.exch_order_id, None)
 
     def _publish(self, frame: bytes) -> None:
         for sub in tuple(self.subscribers):
@@ -856,6 +878,10 @@ class OrderSession:
             order = order_from_state(state, self.session_id, self.exchange, inst)
             order.last_emitted = ()
             self.orders[order.cl_order_id] = order
+            if not order.working:
+                order.finished = True
+                # The journal lists finished orders newest first; forget the oldest first.
+                self._finished.appendleft(order.cl_order_id)
             for vid in order.leg_cum:
                 self._by_venue_id[vid] = order
             if order.exch_order_id:
