@@ -46,10 +46,13 @@ def test_key_comparison_time_does_not_depend_on_the_matching_prefix(api: Api):
 
     near = API_KEY[:-1] + ("a" if API_KEY[-1] != "a" else "b")
     far = "z" * len(API_KEY)
-    t_near, t_far = timed(near), timed(far)
-    # Network noise dominates; a prefix-dependent compare would show up as a consistent
-    # gap far above it. 30% of the median is a generous bound for loopback HTTP.
-    assert abs(t_near - t_far) < 0.3 * max(t_near, t_far)
+    # Interleaved rounds, best of three: network noise dominates single rounds, while a
+    # prefix-dependent compare would show up as a consistent gap in every round.
+    gaps = []
+    for _ in range(3):
+        t_near, t_far = timed(near), timed(far)
+        gaps.append(abs(t_near - t_far) / max(t_near, t_far))
+    assert min(gaps) < 0.3, gaps
 
 
 def test_oversized_bodies_and_frames_are_refused(api: Api):
