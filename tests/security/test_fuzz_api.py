@@ -48,12 +48,27 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory, sim: dict[str, Any]) -
 def test_no_request_makes_the_server_fail(case: Any, fuzz_server: Api) -> None:
     if case.path in SKIP:
         return
+    before = _state(fuzz_server)
     response = case.call(base_url=fuzz_server.base, headers={"X-API-Key": KEY}, timeout=10)
     CALLS.append(response.status_code)
     assert response.status_code < 500, (case.path, case.body, response.text[:300])
     if response.status_code >= 400:
         body = response.json()
         assert "error" in body, body
+        # A refused request changes nothing.
+        assert _state(fuzz_server) == before, (case.path, case.body)
+
+
+def _state(api: Api) -> Any:
+    """What a request could change, as the API shows it (venue replies to earlier
+    accepted orders may still move order statuses, so orders count by id)."""
+    orders = api.get("/orders", sessionId="fuzz-session", all="true")[1]
+    return (
+        sorted(s["sessionId"] for s in api.get("/sessions")[1]),
+        api.get("/killSwitch")[1],
+        api.get("/riskLimits", sessionId="fuzz-session")[1],
+        sorted(o["clOrderId"] for o in orders),
+    )
 
 
 @given(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import time
@@ -12,26 +13,25 @@ from tests.sim.conftest import PRODUCTS, SimProcess, start_sim
 
 
 def _free_port_block() -> int:
-    """A port P with P, P+1 and P+2 free right now (bounded search)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base > 65000:
-            continue
+    """A port P with P..P+15 free right now (every simulator family binds its own
+    ports in sequence). Searched below the kernel's ephemeral range, where other
+    processes' client sockets cannot take a port between the probe and the bind."""
+    rng = random.Random()
+    for _ in range(100):
+        base = rng.randrange(20000, 30000)
+        probes = []
         try:
-            probes = []
-            for offset in (1, 2):
+            for offset in range(16):
                 probe = socket.socket()
-                probe.bind(("127.0.0.1", base + offset))
                 probes.append(probe)
-            for probe in probes:
-                probe.close()
-            return base
+                probe.bind(("127.0.0.1", base + offset))
         except OSError:
+            continue
+        finally:
             for probe in probes:
                 probe.close()
-    raise RuntimeError("no free block of three ports")
+        return base
+    raise RuntimeError("no block of 16 free ports")
 
 
 def test_first_line_describes_every_product_and_funded_accounts(sim_process: SimProcess):
