@@ -112,7 +112,37 @@ def pybit_urls(venue: Venue) -> Iterator[None]:
     unified.PUBLIC_WSS, unified.PRIVATE_WSS, trading.TRADE_WSS = saved
 
 
-def test_pybit_websockets_trade_and_hear_their_orders(venue: Venue, pybit_urls: None):
+class _PybitRace(Exception):
+    """pybit lost the race between writing a request and recording its id."""
+
+
+def test_pybit_websockets_trade_and_hear_their_orders(
+    venue: Venue, pybit_urls: None, caplog: pytest.LogCaptureFixture
+):
+    """pybit records a request's id only after it has written the request. On loopback
+    the venue's answer can arrive first when the writing thread is descheduled: pybit then
+    drops the answer (trade socket) or closes its stream on a KeyError. That race is
+    pybit's and costs nothing on a real link, so such a round is replayed, at most three
+    times, and only when pybit's own log shows the race; any other failure fails."""
+    for _ in range(3):
+        caplog.clear()
+        try:
+            _pybit_round(venue, caplog)
+            return
+        except _PybitRace:
+            continue
+    pytest.fail("pybit lost its own request-id race three rounds in a row")
+
+
+def _raced(caplog: pytest.LogCaptureFixture, *streams: Any) -> bool:
+    """True when pybit's log shows it failed on a reply to one of its own requests."""
+    ids = {req_id for ws in streams for req_id in ws.subscriptions}
+    text = caplog.text
+    stream_race = any(ws.exited for ws in streams) and any(i in text for i in ids)
+    return stream_race or "unregistered reqId" in text
+
+
+def _pybit_round(venue: Venue, caplog: pytest.LogCaptureFixture) -> None:
     from pybit.unified_trading import WebSocket, WebSocketTrading
 
     pushes: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -139,7 +169,12 @@ def test_pybit_websockets_trade_and_hear_their_orders(venue: Venue, pybit_urls: 
             qty="0.01",
             orderLinkId=link,
         )
-        reply = replies.get(timeout=5)
+        try:
+            reply = replies.get(timeout=5)
+        except queue.Empty:
+            if _raced(caplog, private, public):
+                raise _PybitRace from None
+            raise
         assert reply["retCode"] == 0 and reply["data"]["orderLinkId"] == link
         seen: set[str] = set()
         deadline = time.monotonic() + 15
@@ -149,6 +184,8 @@ def test_pybit_websockets_trade_and_hear_their_orders(venue: Venue, pybit_urls: 
             except queue.Empty:
                 # The public subscription may have landed after our order's print:
                 # print another sell on the venue and listen again.
+                if _raced(caplog, private, public):
+                    raise _PybitRace from None
                 assert time.monotonic() < deadline, f"heard only {seen}"
                 book = venue.admin(
                     "GET",
