@@ -26,6 +26,8 @@ class _Sink(asyncio.Protocol):
         self.transport = transport
         sock = transport.get_extra_info("socket")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Written at once, not at the end of the loop turn (as ems writes its orders).
+        transport.set_write_buffer_limits(high=0)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         pass

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
 
+from ems.venues.net import write_at_once
+
 log = logging.getLogger("ems.http1")
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -55,6 +57,7 @@ class _Connection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
             except (OSError, AttributeError):
                 pass
+        write_at_once(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

@@ -55,6 +55,7 @@ from ems._core import (
     sha256_base64,
 )
 from ems.errors import VenueError
+from ems.venues.net import write_at_once
 
 log = logging.getLogger("ems.deribit.fix")
 
@@ -165,6 +166,7 @@ class _Conn(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
         self.transport = cast(asyncio.Transport, transport)
+        write_at_once(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():
