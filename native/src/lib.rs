@@ -14,6 +14,7 @@
 //! scanners), `trigger` (trigger index), `fix` (FIX 4.4 codec), `cancel` (batch-cancel
 //! builder), `sign` (HMAC), `fixed` (decimal grids); `fuzzing` holds the fuzz entry points.
 
+pub mod armed;
 pub mod book;
 pub mod cancel;
 pub mod crc32;

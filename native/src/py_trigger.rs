@@ -1,18 +1,111 @@
 //! Python binding for the trigger index.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
+use crate::armed::Armed;
 use crate::trigger::TriggerIndex as RawIndex;
+
+/// A request built in full when its trigger is set, but for the timestamp (and, for
+/// venues that sign each request, the signature) filled in when it fires.
+#[pyclass(frozen, module = "ems._core")]
+pub struct ArmedOrder {
+    inner: Armed,
+}
+
+#[pymethods]
+impl ArmedOrder {
+    /// Complete as built: sent exactly as given.
+    #[staticmethod]
+    fn fixed(data: &[u8]) -> Self {
+        ArmedOrder {
+            inner: Armed::fixed(data.to_vec()),
+        }
+    }
+
+    /// `head`, the venue time in milliseconds (local clock + `clock_offset_ms`), `tail`.
+    #[staticmethod]
+    #[pyo3(signature = (head, tail, clock_offset_ms=0))]
+    fn millis(head: &[u8], tail: &[u8], clock_offset_ms: i64) -> Self {
+        ArmedOrder {
+            inner: Armed::millis(head.to_vec(), tail.to_vec(), clock_offset_ms),
+        }
+    }
+
+    /// A Binance signed request whose `head` ends with `timestamp=`: the timestamp is
+    /// appended, the query from byte `signed_from` on is signed with HMAC-SHA256 of
+    /// `secret`, and `&signature=<hex>` and `tail` follow.
+    #[staticmethod]
+    #[pyo3(signature = (head, tail, signed_from, secret, clock_offset_ms=0))]
+    fn binance(
+        head: &[u8],
+        tail: &[u8],
+        signed_from: usize,
+        secret: &[u8],
+        clock_offset_ms: i64,
+    ) -> PyResult<Self> {
+        Armed::binance_query(
+            head.to_vec(),
+            tail.to_vec(),
+            signed_from,
+            secret,
+            clock_offset_ms,
+        )
+        .map(|inner| ArmedOrder { inner })
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// The request as it would be sent at `now_ms` (default: now).
+    #[pyo3(signature = (now_ms=None))]
+    fn render<'py>(&self, py: Python<'py>, now_ms: Option<i64>) -> Bound<'py, PyBytes> {
+        let mut out = Vec::new();
+        self.inner.render(now_ms.unwrap_or_else(epoch_ms), &mut out);
+        PyBytes::new(py, &out)
+    }
+
+    fn __repr__(&self) -> &'static str {
+        // Templates hold keys: never shown.
+        "ArmedOrder(...)"
+    }
+}
+
+fn epoch_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// What a trigger hands back when it fires.
+enum Payload {
+    /// Opaque bytes given at `add`.
+    Bytes(Py<PyBytes>),
+    /// One armed request per order (None for an order sent another way), rendered at
+    /// fire time.
+    Orders(Vec<Option<Py<ArmedOrder>>>),
+}
+
+impl Payload {
+    fn into_py(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+        match self {
+            Payload::Bytes(b) => Ok(b.into_bound(py).into_any()),
+            Payload::Orders(orders) => Ok(PyList::new(py, orders)?.into_any()),
+        }
+    }
+}
 
 /// Price triggers of one (exchange, symbol). An UP trigger fires on a buy-aggressor
 /// trade at a price >= its level, a DOWN trigger on a sell-aggressor trade at a price
-/// <= its level; each carries pre-encoded bytes handed back when it fires.
+/// <= its level; each carries pre-encoded bytes, or armed orders rendered when it
+/// fires.
 #[pyclass(module = "ems._core")]
 pub struct TriggerIndex {
-    inner: RawIndex<Py<PyBytes>>,
-    fired: Vec<(u64, Py<PyBytes>)>,
+    inner: RawIndex<Payload>,
+    fired: Vec<(u64, Payload)>,
+    scratch: Vec<u8>,
 }
 
 #[pymethods]
@@ -22,6 +115,7 @@ impl TriggerIndex {
         TriggerIndex {
             inner: RawIndex::new(),
             fired: Vec::new(),
+            scratch: Vec::with_capacity(1024),
         }
     }
 
@@ -34,28 +128,38 @@ impl TriggerIndex {
         level: i64,
         payload: Py<PyBytes>,
     ) -> PyResult<()> {
-        if direction != 1 && direction != -1 {
-            return Err(PyValueError::new_err(
-                "direction must be UP (1) or DOWN (-1)",
-            ));
-        }
-        if self.inner.add(trigger_id, direction, level, payload) {
-            Ok(())
-        } else {
-            Err(PyValueError::new_err(format!(
-                "trigger {trigger_id} already exists or level is out of range"
-            )))
-        }
+        self.insert(trigger_id, direction, level, Payload::Bytes(payload))
     }
 
-    /// Removes a trigger; returns its payload, or None if it was not present.
-    fn remove(&mut self, trigger_id: u64) -> Option<Py<PyBytes>> {
-        self.inner.remove(trigger_id)
+    /// Adds a trigger whose payload is its orders: each an ArmedOrder, rendered with the
+    /// time of the trade that fires it, or None for an order sent another way.
+    fn arm(
+        &mut self,
+        trigger_id: u64,
+        direction: i8,
+        level: i64,
+        orders: Vec<Option<Py<ArmedOrder>>>,
+    ) -> PyResult<()> {
+        self.insert(trigger_id, direction, level, Payload::Orders(orders))
+    }
+
+    /// Removes a trigger; returns its payload (bytes, or the list given to `arm`), or
+    /// None if it was not present.
+    fn remove<'py>(
+        &mut self,
+        py: Python<'py>,
+        trigger_id: u64,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.inner
+            .remove(trigger_id)
+            .map(|p| p.into_py(py))
+            .transpose()
     }
 
     /// Fires every trigger a trade at `price` (ticks) by `aggressor_side` (BUY or SELL)
     /// crosses, removing them. Returns [(trigger_id, payload), ...] in the order the
-    /// price crossed them, or None when nothing fires.
+    /// price crossed them, or None when nothing fires. An armed trigger's payload is
+    /// the list of its rendered requests (bytes, or None where `arm` had None).
     fn on_trade<'py>(
         &mut self,
         py: Python<'py>,
@@ -72,19 +176,29 @@ impl TriggerIndex {
         }
         self.fired.clear();
         self.inner.on_trade(price, aggressor_side, &mut self.fired);
-        let items = self
-            .fired
-            .drain(..)
-            .map(|(id, payload)| {
-                PyTuple::new(
-                    py,
-                    [
-                        id.into_pyobject(py)?.into_any(),
-                        payload.into_bound(py).into_any(),
-                    ],
-                )
-            })
-            .collect::<PyResult<Vec<_>>>()?;
+        let mut now_ms = None;
+        let mut items = Vec::with_capacity(self.fired.len());
+        for (id, payload) in self.fired.drain(..) {
+            let handed = match payload {
+                Payload::Bytes(b) => b.into_bound(py).into_any(),
+                Payload::Orders(orders) => {
+                    let now = *now_ms.get_or_insert_with(epoch_ms);
+                    let mut rendered = Vec::with_capacity(orders.len());
+                    for order in &orders {
+                        rendered.push(order.as_ref().map(|o| {
+                            self.scratch.clear();
+                            o.get().inner.render(now, &mut self.scratch);
+                            PyBytes::new(py, &self.scratch)
+                        }));
+                    }
+                    PyList::new(py, rendered)?.into_any()
+                }
+            };
+            items.push(PyTuple::new(
+                py,
+                [id.into_pyobject(py)?.into_any(), handed],
+            )?);
+        }
         Ok(Some(PyList::new(py, items)?))
     }
 
@@ -107,8 +221,32 @@ impl TriggerIndex {
     }
 }
 
+impl TriggerIndex {
+    fn insert(
+        &mut self,
+        trigger_id: u64,
+        direction: i8,
+        level: i64,
+        payload: Payload,
+    ) -> PyResult<()> {
+        if direction != 1 && direction != -1 {
+            return Err(PyValueError::new_err(
+                "direction must be UP (1) or DOWN (-1)",
+            ));
+        }
+        if self.inner.add(trigger_id, direction, level, payload) {
+            Ok(())
+        } else {
+            Err(PyValueError::new_err(format!(
+                "trigger {trigger_id} already exists or level is out of range"
+            )))
+        }
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TriggerIndex>()?;
+    m.add_class::<ArmedOrder>()?;
     m.add("UP", 1)?;
     m.add("DOWN", -1)?;
     Ok(())

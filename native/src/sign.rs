@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+pub const HEX: &[u8; 16] = b"0123456789abcdef";
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// A keyed HMAC-SHA256 whose inner and outer pads are hashed once, at construction.

@@ -7,6 +7,7 @@ the grid raise OffGridError.
 """
 
 from collections.abc import Iterable
+from typing import Any
 
 class OffGridError(ValueError):
     """A value that is not a whole number of grid steps."""
@@ -176,18 +177,38 @@ def bybit_order_updates(data: bytes) -> list[OrderUpdate]: ...
 UP: int
 DOWN: int
 
+class ArmedOrder:
+    """A request built when its trigger is set; timestamp (and signature) at fire time.
+
+    `TriggerIndex.on_trade` renders the orders given to `arm` with the trade's moment;
+    `render` does the same from Python."""
+
+    @staticmethod
+    def fixed(data: bytes) -> ArmedOrder: ...
+    @staticmethod
+    def millis(head: bytes, tail: bytes, clock_offset_ms: int = 0) -> ArmedOrder: ...
+    @staticmethod
+    def binance(
+        head: bytes, tail: bytes, signed_from: int, secret: bytes, clock_offset_ms: int = 0
+    ) -> ArmedOrder: ...
+    def render(self, now_ms: int | None = None) -> bytes: ...
+
 class TriggerIndex:
     """Price triggers of one (exchange, symbol) with pre-encoded payloads.
 
     UP fires on a buy-aggressor trade at price >= level; DOWN on a sell-aggressor trade
     at price <= level. on_trade returns [(trigger_id, payload), ...] in crossing order,
-    or None when nothing fires.
+    or None when nothing fires; an armed trigger's payload is its orders' requests,
+    rendered (bytes, or None where `arm` was given None).
     """
 
     def __init__(self) -> None: ...
     def add(self, trigger_id: int, direction: int, level: int, payload: bytes) -> None: ...
-    def remove(self, trigger_id: int) -> bytes | None: ...
-    def on_trade(self, price: int, aggressor_side: int) -> list[tuple[int, bytes]] | None: ...
+    def arm(
+        self, trigger_id: int, direction: int, level: int, orders: list[ArmedOrder | None]
+    ) -> None: ...
+    def remove(self, trigger_id: int) -> bytes | list[ArmedOrder | None] | None: ...
+    def on_trade(self, price: int, aggressor_side: int) -> list[tuple[int, Any]] | None: ...
     def would_fire(self, price: int, aggressor_side: int) -> bool: ...
     def next_levels(self) -> tuple[int | None, int | None]: ...
     def __contains__(self, trigger_id: int) -> bool: ...

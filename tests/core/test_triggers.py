@@ -1,10 +1,13 @@
 """Trigger index: firing rules, order, removal and a brute-force comparison."""
 
+import hashlib
+import hmac
 import random
+import time
 
 import pytest
 
-from ems._core import BUY, DOWN, SELL, UP, TriggerIndex
+from ems._core import BUY, DOWN, SELL, UP, ArmedOrder, TriggerIndex
 
 
 def test_up_triggers_fire_on_buys_at_or_above_level_in_price_order() -> None:
@@ -76,3 +79,66 @@ def test_matches_brute_force_scan_on_random_input() -> None:
 def test_aggressor_side_must_be_buy_or_sell() -> None:
     with pytest.raises(ValueError):
         TriggerIndex().on_trade(100, 0)
+
+
+SECRET = b"NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+
+
+def _binance_template(clock_offset_ms: int = 0) -> ArmedOrder:
+    head = b"POST /api/v3/order?symbol=LTCBTC&quantity=1&timestamp="
+    return ArmedOrder.binance(
+        head, b" HTTP/1.1\r\n\r\n", head.index(b"?") + 1, SECRET, clock_offset_ms
+    )
+
+
+def test_armed_binance_order_renders_the_documented_signature() -> None:
+    head = (
+        b"POST /api/v3/order?symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1"
+        b"&price=0.1&recvWindow=5000&timestamp="
+    )
+    armed = ArmedOrder.binance(head, b" HTTP/1.1\r\n", head.index(b"?") + 1, SECRET)
+    assert armed.render(1499827319559) == (
+        head + b"1499827319559&signature="
+        b"c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71 HTTP/1.1\r\n"
+    )
+    assert "Nhq" not in repr(armed)
+
+
+def test_armed_order_signature_follows_the_clock_offset() -> None:
+    query = b"symbol=LTCBTC&quantity=1&timestamp=1000"
+    signature = hmac.new(SECRET, query, hashlib.sha256).hexdigest().encode()
+    assert _binance_template(clock_offset_ms=-500).render(1500) == (
+        b"POST /api/v3/order?" + query + b"&signature=" + signature + b" HTTP/1.1\r\n\r\n"
+    )
+
+
+def test_armed_trigger_hands_back_rendered_requests_stamped_now() -> None:
+    index = TriggerIndex()
+    stamped = ArmedOrder.millis(b'{"ts":', b"}")
+    index.arm(1, UP, 100, [_binance_template(), None, stamped])
+    index.add(2, UP, 101, b"plain")
+    before = int(time.time() * 1000)
+    fired = index.on_trade(101, BUY)
+    after = int(time.time() * 1000)
+    assert fired is not None and [number for number, _ in fired] == [1, 2]
+    (_, (binance, skipped, millis)), (_, plain) = fired
+    assert plain == b"plain" and skipped is None
+    ts = int(millis[6:-1])
+    assert before <= ts <= after
+    query = b"symbol=LTCBTC&quantity=1&timestamp=%d" % ts
+    # Both orders of the trigger carry the same moment; the signature covers it.
+    assert hmac.new(SECRET, query, hashlib.sha256).hexdigest().encode() in binance
+    assert query in binance
+
+
+def test_armed_trigger_removal_returns_its_orders_and_bad_templates_are_refused() -> None:
+    index = TriggerIndex()
+    order = ArmedOrder.fixed(b"raw")
+    index.arm(5, DOWN, 50, [order])
+    removed = index.remove(5)
+    assert isinstance(removed, list) and removed[0] is order
+    assert index.on_trade(1, SELL) is None
+    with pytest.raises(ValueError, match="signed_from"):
+        ArmedOrder.binance(b"abc", b"", 4, b"k")
+    with pytest.raises(TypeError):
+        index.arm(6, UP, 1, [b"not a template"])  # type: ignore[list-item]

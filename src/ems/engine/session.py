@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from ems._core import OffGridError
+from ems._core import ArmedOrder, OffGridError
 from ems.engine.journal import Journal
 from ems.engine.orders import (
     Fill,
@@ -80,6 +80,10 @@ class Prepared:
     order: Order
     send: Callable[[], Awaitable[ExecutionReport | None]]
     request: SendOrder
+    armed: ArmedOrder | None = None
+    """The core's template of the request, where the venue has one (see arm_insert)."""
+    send_rendered: Callable[[bytes], Awaitable[ExecutionReport | None]] | None = None
+    """Sends `armed` as the trigger index rendered it."""
 
 
 class RiskRefusal(Exception):
@@ -273,10 +277,19 @@ class OrderSession:
     def prepare(self, req: SendOrder) -> Prepared:
         """Validates and encodes an insert now so that sending it later is only a write."""
         order = self._new_order(req, self._validate_insert(req))
-        return Prepared(order, self.venue.prepare_insert(order), req)
+        armed = self.venue.arm_insert(order)
+        if armed is None:
+            return Prepared(order, self.venue.prepare_insert(order), req)
+        template, send_rendered = armed
+        return Prepared(
+            order, lambda: send_rendered(template.render()), req, template, send_rendered
+        )
 
-    def send_prepared(self, prepared: Prepared) -> None:
-        """Sends a prepared insert (a trigger's order); refused if its id got used since."""
+    def send_prepared(self, prepared: Prepared, rendered: bytes | None = None) -> None:
+        """Sends a prepared insert (a trigger's order); refused if its id got used since.
+
+        `rendered` is the request as the trigger index rendered it from `prepared.armed`.
+        """
         if self.closed:
             raise ApiError("session is stopped", "sessionId", 409)
         order = prepared.order
@@ -291,7 +304,10 @@ class OrderSession:
         if denial is not None:
             self._deny(order, denial)
             return
-        sent = prepared.send()
+        if rendered is not None and prepared.send_rendered is not None:
+            sent = prepared.send_rendered(rendered)
+        else:
+            sent = prepared.send()
         # Replies cannot arrive before this callback returns, so registering the order
         # after the write is safe, and keeps the bookkeeping off the tick-to-trade path.
         self._register(order, sent)

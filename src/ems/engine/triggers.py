@@ -85,7 +85,8 @@ class TriggerManager:
 
     def warm(self) -> None:
         """Exercises the trade-to-order path without acting: parse the latest frame,
-        look it up in the index, sign a dummy order."""
+        look it up in the index, render the nearest trigger's first order (or sign a
+        dummy one)."""
         frame = self.feed.last_frame
         if frame:
             try:
@@ -93,6 +94,11 @@ class TriggerManager:
                 self.index.would_fire(trade.price, trade.aggressor_side)
             except ValueError:
                 pass  # another venue's frame format: only the signing below is rehearsed
+        for trigger in self.triggers.values():
+            prepared = trigger.orders[0].prepared if trigger.orders else None
+            if prepared is not None and prepared.armed is not None:
+                prepared.armed.render()
+                return
         self.session.venue.warm()
 
     async def stop(self) -> None:
@@ -123,7 +129,12 @@ class TriggerManager:
         trigger = Trigger(
             trigger_id, next(self._numbers), level, direction, orders, raw_orders or []
         )
-        self.index.add(trigger.number, UP if direction == Direction.UP else DOWN, level, b"")
+        self.index.arm(
+            trigger.number,
+            UP if direction == Direction.UP else DOWN,
+            level,
+            [item.prepared.armed if item.prepared is not None else None for item in orders],
+        )
         self.triggers[trigger_id] = trigger
         self._by_number[trigger.number] = trigger
         self._journal(
@@ -165,13 +176,15 @@ class TriggerManager:
         """The hot path: one public trade in, every fired trigger's orders out."""
         fired = self.index.on_trade(trade.price, trade.aggressor_side)
         if fired is not None:
-            for number, _ in fired:
+            # Each fired trigger comes with its orders' requests rendered by the core
+            # (timestamp and signature included) where the venue has templates.
+            for number, rendered in fired:
                 trigger = self._by_number.pop(number)
                 del self.triggers[trigger.trigger_id]
-                for item in trigger.orders:
+                for item, data in zip(trigger.orders, rendered, strict=True):
                     try:
                         if item.prepared is not None:
-                            item.session.send_prepared(item.prepared)
+                            item.session.send_prepared(item.prepared, data)
                         else:
                             item.session.send(item.request)
                     except ApiError as exc:

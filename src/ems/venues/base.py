@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from ems._core import Grid, OrderBook, Trade
+from ems._core import ArmedOrder, Grid, OrderBook, Trade
 from ems.model import Liquidity, OrderStatus, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
@@ -88,6 +88,10 @@ class Capabilities:
     position is the net quantity this session traded."""
 
 
+ArmedInsert = tuple[ArmedOrder, Callable[[bytes], Awaitable["ExecutionReport | None"]]]
+"""An insert as a core template, and the function that sends a rendered copy of it."""
+
+
 class VenueListener(Protocol):
     """What a venue session reports to."""
 
@@ -130,8 +134,18 @@ class VenueSession(abc.ABC):
         """An insert built ahead of time; calling the result sends it like `insert`.
 
         Venues override this to do all encoding up front, leaving only what must be
-        fresh (timestamps, signatures) for the moment a trigger fires."""
+        fresh (timestamps, signatures) for the moment a trigger fires. Not used for a
+        venue that implements `arm_insert`."""
         return lambda: self.insert(order)
+
+    def arm_insert(self, order: Order) -> ArmedInsert | None:
+        """The insert as a core template plus the function that sends a rendered copy.
+
+        The trigger index renders the template (timestamp, signature) in the same call
+        that matches the trade, so a firing trigger costs Python one write per order.
+        None where the venue has no template form (its orders go through
+        `prepare_insert`)."""
+        return None
 
     @abc.abstractmethod
     def cancel(self, order: Order) -> Awaitable[ExecutionReport | None]:
@@ -161,6 +175,11 @@ class VenueSession(abc.ABC):
         (for adopting orders sent just before a crash). Venues without a way to list
         them return only what they can."""
         return []
+
+    def restore_position(self, symbol: str, position: float) -> None:  # noqa: B027
+        """The session's position in `symbol` as the journal had it, given after a restart
+        before reconciliation. Venues that count a position themselves from the session's
+        fills go on from it; a no-op by default."""
 
     def warm(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Runs the order path's encoding and signing on a dummy request, sending

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import orjson
 
-from ems._core import HmacSha256
+from ems._core import ArmedOrder, HmacSha256
 from ems.errors import VenueError, VenueRateLimited, VenueUnknownOutcome
 from ems.venues.http1 import Http1Pool, HttpError, Response
 
@@ -51,7 +51,8 @@ class BinanceRest:
     def __init__(self, pool: Http1Pool, api_key: str, secret: str) -> None:
         self.pool = pool
         self._api_key = api_key
-        self._signer = HmacSha256(secret.encode())
+        self._secret = secret.encode()
+        self._signer = HmacSha256(self._secret)
         self.clock_offset_ms = 0
         self.retry_after_until = 0.0
         """Monotonic time before which the venue asked us not to send (429/418)."""
@@ -100,31 +101,37 @@ class BinanceRest:
         sent = self.pool.send_now(method, target, headers)
         return self._reply(sent, method, path, target, headers)
 
-    def prepare(
+    def arm(
         self, method: str, path: str, params: Mapping[str, object]
-    ) -> Callable[[], Awaitable[Any]]:
+    ) -> tuple[ArmedOrder, Callable[[bytes], Awaitable[Any]]]:
         """A signed request built now but for its timestamp and signature.
 
-        Calling the result stamps, signs and writes it (a few microseconds) and returns
-        the awaitable reply; used for orders held by triggers.
+        Returns the core's template of it, which the trigger index renders (timestamp
+        and HMAC) in the call that sees the trade, and the function that writes a
+        rendered copy and returns the awaitable reply. The template keeps the clock
+        offset of the moment it was armed; a venue that then refuses the timestamp
+        (-1021) gets the order again after a resync (see the session's clock retry).
         """
         query = f"{encode_query(params)}&recvWindow={RECV_WINDOW_MS}&timestamp="
         head = f"{self.pool.request_head(method, path)}?{query}"
-        tail = self.pool.request_tail(method, {"X-MBX-APIKEY": self._api_key})
-        signed_from = head.index("?") + 1
-        hex_of = self._signer.hex
+        tail = f"{self.pool.request_tail(method, {'X-MBX-APIKEY': self._api_key})}"
+        template = ArmedOrder.binance(
+            head.encode(),
+            tail.encode(),
+            head.index("?") + 1,
+            self._secret,
+            self.clock_offset_ms,
+        )
 
-        def fire() -> Awaitable[Any]:
+        def write(data: bytes) -> Awaitable[Any]:
             if self.retry_after_until > time.monotonic():
                 return self.start(method, path, params)  # refuses with the wait left
-            line = f"{head}{int(time.time() * 1000) + self.clock_offset_ms}"
-            signature = hex_of(line[signed_from:].encode())
-            sent = self.pool.send_raw(f"{line}&signature={signature}{tail}".encode())
+            sent = self.pool.send_raw(data)
             if sent is None:
-                return self.start(method, path, params)
+                return self.start(method, path, params)  # no idle connection: queue it
             return self._reply(sent, method, path, "", {})
 
-        return fire
+        return template, write
 
     async def request(
         self,

@@ -12,7 +12,7 @@ import orjson
 from ems._core import Trade, TradeScanner, binance_order_update
 from ems.errors import VenueError, VenueUnknownOutcome
 from ems.model import OrderType, Side
-from ems.venues.base import ExecutionReport, VenueListener, VenueSession
+from ems.venues.base import ArmedInsert, ExecutionReport, VenueListener, VenueSession
 from ems.venues.binance import codec
 from ems.venues.binance.book import BinanceBook
 from ems.venues.binance.products import Product
@@ -258,15 +258,15 @@ class BinanceSession(VenueSession):
         )
         return self._reply_report(sent, order.venue_client_id)
 
-    def prepare_insert(self, order: Order) -> Callable[[], Awaitable[ExecutionReport | None]]:
+    def arm_insert(self, order: Order) -> ArmedInsert:
         params = self._order_params(order, order.qty, order.venue_client_id)
-        fire = self.rest.prepare("POST", self._path("order"), params)
+        template, write = self.rest.arm("POST", self._path("order"), params)
         vid = order.venue_client_id
 
-        def send() -> Awaitable[ExecutionReport | None]:
-            return self._reply_report(self._retry_clock(fire(), "POST", "order", params), vid)
+        def send(data: bytes) -> Awaitable[ExecutionReport | None]:
+            return self._reply_report(self._retry_clock(write(data), "POST", "order", params), vid)
 
-        return send
+        return template, send
 
     @staticmethod
     async def _reply_report(sent: Awaitable[Any], venue_client_id: str) -> ExecutionReport:
