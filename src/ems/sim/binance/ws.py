@@ -40,6 +40,7 @@ from ems.sim.binance.specs import Product
 from ems.sim.binance.spot import SpotVenue
 from ems.sim.binance.venue import Params
 from ems.sim.probe import PROBE
+from ems.venues.net import write_at_once
 
 log = logging.getLogger("ems.sim.binance.ws")
 
@@ -170,6 +171,10 @@ class WebSocketLayer:
     ) -> tuple[web.WebSocketResponse, Connection]:
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, autoping=True, compress=False)
         await ws.prepare(request)
+        if request.transport is not None:
+            # Frames leave when written, as from a venue's gateway, not at the end of
+            # the simulator's loop turn (the latency probe stamps just before writing).
+            write_at_once(request.transport)
         conn = Connection(ws, kind)
         self.connections.add(conn)
         return ws, conn
