@@ -200,9 +200,15 @@ class Engine:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+        reported = dict(session.positions)
         session.restore(
             list(self.journal.orders(stored.session_id)), self.journal.positions(stored.session_id)
         )
+        if session.venue.capabilities.positions_from_venue:
+            # What the venue reported as the session started is newer than the journal.
+            session.positions.update(reported)
+        for symbol, position in session.positions.items():
+            session.venue.restore_position(symbol, position)
         counts = await session.reconcile(since_ms)
         log.warning("session %s recovered: %s", stored.session_id, counts)
         for symbol in self._restore_limits(session.session_id):

@@ -477,9 +477,15 @@ class OkxSession(VenueSession):
             self._forget(order)
             return None
         report = codec.query_report(data[0])
-        if report.status not in TERMINAL_STATUSES and order.venue_client_id not in self._own:
-            # An order restored after a restart rejoins the ready batch-cancel messages.
-            self.track_insert(order)
+        vid = order.venue_client_id
+        if vid not in self._own:
+            # An order restored after a restart: the fills the journal has of it are in
+            # the restored position already, and a working one rejoins the ready
+            # batch-cancel messages.
+            self._own[vid] = order
+            self._counted[vid] = order.leg_cum.get(vid, 0)
+            if report.status not in TERMINAL_STATUSES:
+                self._builder(order.symbol).insert(vid)
         self._track(report)
         return report
 
@@ -500,6 +506,17 @@ class OkxSession(VenueSession):
             )
             out += [codec.query_report(r) for r in rows if r.get("instId") in symbols]
         return out
+
+    def restore_position(self, symbol: str, position: float) -> None:
+        meta = self._meta.get(symbol)
+        inst = self.instruments.get(symbol)
+        if meta is None or inst is None or meta.inst_type != "SPOT":
+            return
+        try:
+            # Spot positions are counted from the session's fills: go on from the journal's.
+            self._spot_net[symbol] = inst.qty_grid.units(position)
+        except ValueError:
+            log.error("restored %s position %r is off the quantity grid", symbol, position)
 
     async def _venue_positions(self) -> dict[str, float]:
         out: dict[str, float] = {}
