@@ -67,11 +67,13 @@ class _Connection(asyncio.Protocol):
         self.waiter = None
 
     def send(self, data: bytes) -> asyncio.Future[Response]:
-        if self.transport is None or self.waiter is not None:
+        transport = self.transport
+        if transport is None or self.waiter is not None:
             raise HttpError("connection is not ready for a request")
-        self.waiter = self.pool.loop.create_future()
-        self.transport.write(data)
-        return self.waiter
+        transport.write(data)
+        # The reply is read by a later loop callback, so the waiter can follow the write.
+        waiter = self.waiter = self.pool.loop.create_future()
+        return waiter
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
