@@ -22,6 +22,7 @@ pub mod fix;
 pub mod fixed;
 pub mod fuzzing;
 pub mod json;
+pub mod risk;
 pub mod sign;
 #[cfg(test)]
 mod testrng;
@@ -32,6 +33,7 @@ mod py;
 mod py_cancel;
 mod py_fix;
 mod py_md;
+mod py_risk;
 mod py_trigger;
 
 use pyo3::prelude::*;

@@ -158,5 +158,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crate::py_trigger::register(m)?;
     crate::py_fix::register(m)?;
     crate::py_cancel::register(m)?;
+    crate::py_risk::register(m)?;
     Ok(())
 }

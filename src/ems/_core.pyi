@@ -287,3 +287,66 @@ class OkxBatchCancel:
     def clear(self) -> None: ...
     def __len__(self) -> int: ...
     def __contains__(self, order_id: str) -> bool: ...
+
+class RiskGate:
+    """Pre-trade risk of a server: per (session, symbol) key the effective limits and the
+    exposure kept incrementally (working orders, unfilled steps per side, position), the
+    rate buckets and the kill switch. `check` is O(1) and returns None or
+    (reason, detail). Indices are the integers the add_* methods return; bad input
+    raises ValueError."""
+
+    def __init__(self) -> None: ...
+    @property
+    def kill_switch(self) -> bool: ...
+    @kill_switch.setter
+    def kill_switch(self, active: bool) -> None: ...
+    def add_session(self) -> int: ...
+    def reset_session_rate(self, session: int) -> None: ...
+    def add_venue_rule(
+        self, rate: float, burst: float, detail: str, now: float | None = None
+    ) -> int: ...
+    def add_key(self, session: int, symbol: str) -> int: ...
+    def set_instrument(
+        self, key: int, price_step: str, qty_step: str, contract_size: float | None = None
+    ) -> None: ...
+    def set_limits(
+        self,
+        key: int,
+        max_order_qty: float | None = None,
+        max_order_notional: float | None = None,
+        price_band_percent: float | None = None,
+        max_working_orders: int | None = None,
+        max_position: float | None = None,
+        max_orders_per_second: float | None = None,
+    ) -> None: ...
+    def set_venue_rules(self, key: int, rules: list[int]) -> None: ...
+    def applies(self, key: int) -> bool: ...
+    def book(self, key: int, side: int, orders: int, qty: int) -> None: ...
+    def set_position(self, key: int, position: float) -> None: ...
+    def state(self, key: int) -> tuple[int, int, int, float]: ...
+    def check(
+        self,
+        key: int,
+        side: int,
+        price: int | None,
+        qty: int,
+        reference: float | None,
+        new_order: bool,
+        booked_qty: int = 0,
+        booked_working: bool = False,
+        now: float | None = None,
+    ) -> tuple[str, str] | None: ...
+    def check_exposure(
+        self,
+        key: int,
+        side: int,
+        price: float | None,
+        qty: float,
+        position: float,
+        working_same_side: float,
+        working_orders: int,
+        reference: float | None,
+        contract_size: float | None,
+        new_order: bool,
+        now: float | None = None,
+    ) -> tuple[str, str] | None: ...
