@@ -1,7 +1,7 @@
 """Tick-to-trade: a public trade from the simulator fires a trigger; how long until the
 simulator reads the resulting order?
 
-Contenders, measured in one run against one `ems sim`, one after another:
+Contenders, measured in one run against one `ems sim`, taking turns (--rounds):
   tick_to_trade_default  ems serve (trigger manager), event loop sleeping in the kernel
   tick_to_trade_spin     ems serve --spin --cpus 1 (busy-polling loop on its own core)
   tick_to_trade_floor    bench/relay.py: answers every trade frame with a fixed order
@@ -37,6 +37,10 @@ SYMBOL = "BTCUSDT"
 LEVEL = 30000.0
 FAR_PRICE = 10000.0
 IDLE_S = 0.002
+WARMUP = 200
+"""Trades per turn that are not recorded (connections and caches settle)."""
+PEER_SAMPLES = 5000
+"""The peer is slow; this many of its samples are enough for its p50 and p99."""
 KEY = "bench-" + uuid.uuid4().hex
 
 
@@ -202,7 +206,7 @@ def _summary(hist: HdrHistogram) -> dict[str, float]:
     }
 
 
-def run(samples: int, warmup: int, with_peer: bool) -> dict[str, dict[str, float]]:
+def run(samples: int, warmup: int, with_peer: bool, rounds: int) -> dict[str, dict[str, float]]:
     two_cores = len(os.sched_getaffinity(0)) >= 2
     sim_cpus = {0} if two_cores else None
     hot_cpus = {1} if two_cores else None
@@ -214,7 +218,7 @@ def run(samples: int, warmup: int, with_peer: bool) -> dict[str, dict[str, float
         contenders: list[tuple[str, Any]] = [
             (
                 "tick_to_trade_floor",
-                lambda: _script(
+                lambda samples: _script(
                     sim,
                     samples,
                     warmup,
@@ -222,10 +226,10 @@ def run(samples: int, warmup: int, with_peer: bool) -> dict[str, dict[str, float
                     hot_cpus,
                 ),
             ),
-            ("tick_to_trade_default", lambda: _ems(sim, samples, warmup, [], hot_cpus)),
+            ("tick_to_trade_default", lambda samples: _ems(sim, samples, warmup, [], hot_cpus)),
             (
                 "tick_to_trade_floor_spin",
-                lambda: _script(
+                lambda samples: _script(
                     sim,
                     samples,
                     warmup,
@@ -235,7 +239,7 @@ def run(samples: int, warmup: int, with_peer: bool) -> dict[str, dict[str, float
             ),
             (
                 "tick_to_trade_spin",
-                lambda: _ems(
+                lambda samples: _ems(
                     sim, samples, warmup, ["--spin"] + (["--cpus", "1"] if two_cores else []), None
                 ),
             ),
@@ -244,9 +248,9 @@ def run(samples: int, warmup: int, with_peer: bool) -> dict[str, dict[str, float
             contenders.append(
                 (
                     "tick_to_trade_peer",
-                    lambda: _script(
+                    lambda samples: _script(
                         sim,
-                        min(samples, 5000),
+                        samples,
                         warmup,
                         [
                             str(HERE / "peer_client.py"),
@@ -260,8 +264,21 @@ def run(samples: int, warmup: int, with_peer: bool) -> dict[str, dict[str, float
                     ),
                 )
             )
-        for name, measure in contenders:
-            results[name] = _summary(measure())
+        # The contenders take turns, `rounds` times, so that a slow spell of the shared
+        # machine falls on all of them rather than on whichever ran during it.
+        hists: dict[str, HdrHistogram] = {}
+        for _ in range(rounds):
+            for name, measure in contenders:
+                share = samples // rounds
+                if name == "tick_to_trade_peer":
+                    share = min(samples, PEER_SAMPLES) // rounds
+                hist = measure(share)
+                if name in hists:
+                    hists[name].add(hist)
+                else:
+                    hists[name] = hist
+        for name, hist in hists.items():
+            results[name] = _summary(hist)
             print(
                 f"{name:26s} " + "  ".join(f"{k} {v:,.1f}" for k, v in results[name].items()),
                 flush=True,
@@ -271,7 +288,7 @@ def run(samples: int, warmup: int, with_peer: bool) -> dict[str, dict[str, float
     return results
 
 
-def write(results: dict[str, dict[str, float]], samples: int) -> None:
+def write(results: dict[str, dict[str, float]], samples: int, rounds: int) -> None:
     path = HERE / "results.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
     merged.update(results)
@@ -284,13 +301,14 @@ def write(results: dict[str, dict[str, float]], samples: int) -> None:
         "",
         f"{datetime.date.today()}, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, release build. "
-        f"Command: `python bench/tick_to_trade.py --samples {samples}`.",
+        f"Command: `python bench/tick_to_trade.py --samples {samples} --rounds {rounds}`.",
         "",
         "Time from the simulator writing a public trade frame to it reading the order the "
         "trade caused, measured by the simulator (one clock, its loop busy-polling). µs. "
         f"Each trade comes after {IDLE_S * 1000:g} ms of quiet, as a trigger waiting for its "
         "level meets it; ems, the relay and the peer run pinned to CPU 1, the simulator "
-        "to CPU 0.",
+        f"to CPU 0. The contenders take turns, {rounds} times each, {WARMUP} warm-up trades "
+        "per turn left out.",
         "",
         "| contender | p50 | p99 | p99.9 | samples |",
         "|---|---|---|---|---|",
@@ -337,13 +355,20 @@ def main() -> int:
         default=2.0,
         help="pause before each trade so every contender meets it idle (default 2)",
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="turns each contender takes; samples are split between them (default 4)",
+    )
     args = p.parse_args()
     samples = 200 if args.smoke else args.samples
     global IDLE_S
     IDLE_S = args.idle_ms / 1000
-    results = run(samples, warmup=50 if args.smoke else 500, with_peer=not args.no_peer)
+    rounds = 1 if args.smoke else max(1, args.rounds)
+    results = run(samples, 50 if args.smoke else WARMUP, not args.no_peer, rounds)
     if not args.smoke:
-        write(results, samples)
+        write(results, samples, rounds)
     return 0
 
 
