@@ -13,9 +13,10 @@
 //! reference), working orders (new orders), position, order rate (new orders).
 //!
 //! Order rate: a session's own `maxOrdersPerSecond` is a token bucket of that rate with
-//! one second of burst, shared by the session's symbols. Without it, a key may point at a
-//! venue bucket (the venue's documented order-rate rule), possibly shared between keys
-//! (one account, or one account and instrument) and with its own rate, burst and text.
+//! one second of burst, shared by the session's symbols. Without it, a key may point at
+//! venue buckets (the venue's documented order-rate rules; a new order needs a token from
+//! each), possibly shared between keys (one account, or one account and instrument), each
+//! with its own rate, burst and denial text.
 
 use crate::fixed::Grid;
 

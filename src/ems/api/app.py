@@ -109,6 +109,8 @@ async def start_order_handler(request: web.Request) -> web.Response:
         ),
         session_id=session_id,
     )
+    if data.get("venueRateLimit") is not None:
+        params.extra["venueRateLimit"] = parse.boolean(data, "venueRateLimit")
     session = await engine.start_session(session_id, params)
     return _json(
         {

@@ -83,6 +83,12 @@ def _schemas() -> dict[str, Any]:
                     "description": "Deribit: cancel this session's orders when its FIX "
                     "connection ends (absent: the account's setting)",
                 },
+                "venueRateLimit": {
+                    "type": "boolean",
+                    "description": "Hold new orders to the venue's documented order-rate "
+                    "rules when the session sets no maxOrdersPerSecond (absent: yes, unless "
+                    "every URL given is on this machine or a private network)",
+                },
             },
         },
         "session": {
@@ -187,7 +193,11 @@ def _schemas() -> dict[str, Any]:
                 },
                 "maxWorkingOrders": {"type": "integer"},
                 "maxPosition": _NUMBER,
-                "maxOrdersPerSecond": _NUMBER,
+                "maxOrdersPerSecond": {
+                    **_NUMBER,
+                    "description": "Replaces the venue's order-rate rules the session is "
+                    "held to (GET /riskLimits lists them as venueRateRules)",
+                },
             },
         },
         "killswitch": {

@@ -43,6 +43,7 @@ async def risk_limits(request: web.Request) -> web.Response:
             "default": engine.risk.default.as_json(),
             "configured": engine.risk.configured(session.session_id),
             "killSwitch": engine.risk.kill_switch,
+            "venueRateRules": engine.risk.venue_rules(session.session_id),
         }
     )
 

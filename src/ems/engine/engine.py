@@ -18,6 +18,7 @@ from ems.metrics import Metrics
 from ems.model import TransactionType
 from ems.venues.base import BookFeed
 from ems.venues.feed import Feed
+from ems.venues.limits import venue_rules_apply
 from ems.venues.registry import VenueParams, create_venue
 
 log = logging.getLogger("ems.engine")
@@ -80,6 +81,14 @@ class Engine:
             account = hashlib.sha256(f"{params.exchange}:{params.api_key}".encode()).hexdigest()[
                 :16
             ]
+            self.risk.open_session(
+                session_id,
+                params.exchange,
+                account,
+                venue_rules_apply(
+                    params.extra.get("venueRateLimit"), params.rest_url, params.ws_url
+                ),
+            )
             session = OrderSession(
                 session_id=session_id,
                 exchange=params.exchange,

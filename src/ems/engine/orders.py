@@ -66,6 +66,10 @@ class Order:
     """Reached a final state and was queued for eventual forgetting."""
     risk_reason: str | None = None
     """Set when pre-trade risk refused the order (a `Denial` value)."""
+    risk_working: bool = False
+    risk_booked: int = 0
+    """What the session's risk gate counts for this order: working, and its unfilled
+    quantity (kept in step by `OrderSession._book_risk`)."""
 
     @property
     def visible_status(self) -> OrderStatus:

@@ -3,18 +3,21 @@
 Limits are set per session, optionally narrowed per symbol (a symbol's own value wins
 over the session's, which wins over the server default from the config file). A denial
 is a typed reason plus a sentence; the order it stops is reported on the update stream
-as rejected with that reason, never dropped silently.
+as rejected with that reason, never dropped silently. The checks run in the compiled
+core; a session without its own order rate is held to its venue's order-rate rules.
 """
 
 from __future__ import annotations
 
 import enum
-import time
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ems._core import RiskGate
 from ems.errors import ApiError
 from ems.model import Side
+from ems.venues.base import Instrument
+from ems.venues.limits import ORDER_RATE_RULES
 
 
 class Denial(enum.StrEnum):
@@ -86,24 +89,6 @@ def parse_limits(data: dict[str, Any], where: str = "") -> Limits:
     return limits
 
 
-class TokenBucket:
-    """`rate` orders per second with a burst of one second's worth."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.tokens = rate
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
 @dataclass(slots=True)
 class Exposure:
     """What an order would add to, seen from its session."""
@@ -123,24 +108,108 @@ class Exposure:
 
 
 class RiskEngine:
-    """Limits and the kill switch for a whole server."""
+    """Limits and the kill switch for a whole server.
+
+    The checks and the exposure they read live in the compiled core (`RiskGate`): per
+    (session, symbol) the effective limits, the working orders, their unfilled quantity
+    per side and the position, kept up to date by the sessions as orders change, so a
+    check costs the same however many orders a session has.
+    """
 
     def __init__(self, default: Limits | None = None) -> None:
         self.default = default or Limits()
-        self.kill_switch = False
+        self.gate = RiskGate()
         self._limits: dict[tuple[str, str], Limits] = {}
-        self._buckets: dict[str, TokenBucket] = {}
         self._effective: dict[tuple[str, str], Limits] = {}
-        self._applies: dict[tuple[str, str], bool] = {}
+        self._sessions: dict[str, int] = {}
+        self._keys: dict[tuple[str, str], int] = {}
+        self._bound: set[int] = set()
+        self._venue: dict[str, tuple[str, str]] = {}
+        """Session -> (exchange, account) for sessions held to their venue's rate rules."""
+        self._venue_rules: dict[tuple[str, str, str, int], int] = {}
+
+    @property
+    def kill_switch(self) -> bool:
+        return self.gate.kill_switch
+
+    @kill_switch.setter
+    def kill_switch(self, active: bool) -> None:
+        self.gate.kill_switch = active
+
+    def open_session(self, session_id: str, exchange: str, account: str, venue_rules: bool) -> None:
+        """Registers a session; with `venue_rules`, its new orders also need a token from
+        its exchange's order-rate buckets (`ems.venues.limits`) unless it sets its own
+        maxOrdersPerSecond. Buckets are shared by the sessions of one account."""
+        self._session(session_id)
+        if venue_rules and exchange in ORDER_RATE_RULES:
+            self._venue[session_id] = (exchange, account)
+        else:
+            self._venue.pop(session_id, None)
+        for (sid, symbol), key in self._keys.items():
+            if sid == session_id:
+                self.gate.set_venue_rules(key, self._venue_rules_for(session_id, symbol))
+
+    def _session(self, session_id: str) -> int:
+        found = self._sessions.get(session_id)
+        if found is None:
+            found = self._sessions[session_id] = self.gate.add_session()
+        return found
+
+    def _venue_rules_for(self, session_id: str, symbol: str) -> list[int]:
+        venue = self._venue.get(session_id)
+        if venue is None:
+            return []
+        exchange, account = venue
+        found = []
+        for i, rule in enumerate(ORDER_RATE_RULES[exchange]):
+            scope = (exchange, account, symbol if rule.per_instrument else "*", i)
+            index = self._venue_rules.get(scope)
+            if index is None:
+                index = self._venue_rules[scope] = self.gate.add_venue_rule(
+                    rule.rate, rule.burst, f"{rule.rule}; ems holds orders to that rule"
+                )
+            found.append(index)
+        return found
+
+    def key(self, session_id: str, symbol: str, instrument: Instrument | None = None) -> int:
+        """The gate's key for (session, symbol), created on first use; `instrument` gives
+        it the grids that `check_order` needs."""
+        key = self._keys.get((session_id, symbol))
+        if key is None:
+            key = self.gate.add_key(self._session(session_id), symbol)
+            self._keys[(session_id, symbol)] = key
+            self._push_limits(key, self.effective(session_id, symbol))
+            self.gate.set_venue_rules(key, self._venue_rules_for(session_id, symbol))
+        if instrument is not None and key not in self._bound:
+            self.gate.set_instrument(
+                key,
+                instrument.price_grid.step,
+                instrument.qty_grid.step,
+                instrument.contract_size,
+            )
+            self._bound.add(key)
+        return key
+
+    def _push_limits(self, key: int, limits: Limits) -> None:
+        self.gate.set_limits(
+            key,
+            limits.maxOrderQty,
+            limits.maxOrderNotional,
+            limits.priceBandPercent,
+            limits.maxWorkingOrders,
+            limits.maxPosition,
+            limits.maxOrdersPerSecond,
+        )
 
     def set(self, session_id: str, symbol: str | None, limits: Limits) -> Limits:
         """Replaces the limits of a session (symbol None) or of one of its symbols."""
-        key = (session_id, symbol or "*")
-        self._limits[key] = limits
+        self._limits[(session_id, symbol or "*")] = limits
         self._effective.clear()
-        self._applies.clear()
+        for (sid, sym), key in self._keys.items():
+            if sid == session_id:
+                self._push_limits(key, self.effective(sid, sym))
         if symbol is None:
-            self._buckets.pop(session_id, None)
+            self.gate.reset_session_rate(self._session(session_id))
         return self.effective(session_id, symbol)
 
     def effective(self, session_id: str, symbol: str | None) -> Limits:
@@ -155,19 +224,9 @@ class RiskEngine:
         return session
 
     def applies(self, session_id: str, symbol: str) -> bool:
-        """Whether any check can refuse an order here (if not, skip building the exposure).
-
-        Called for every order, so the answer is cached until limits change."""
-        if self.kill_switch:
-            return True
-        key = (session_id, symbol)
-        found = self._applies.get(key)
-        if found is None:
-            limits = self.effective(session_id, symbol)
-            found = self._applies[key] = any(
-                getattr(limits, name) is not None for name in LIMIT_NAMES
-            )
-        return found
+        """Whether any check can refuse an order here (a limit, a venue rule or the kill
+        switch; if not, skip looking up the reference price)."""
+        return self.gate.applies(self.key(session_id, symbol))
 
     def configured(self, session_id: str) -> dict[str, dict[str, Any]]:
         return {
@@ -176,56 +235,64 @@ class RiskEngine:
             if sid == session_id
         }
 
+    def venue_rules(self, session_id: str) -> list[dict[str, Any]]:
+        """The venue order-rate rules the session is held to while it sets no rate."""
+        venue = self._venue.get(session_id)
+        if venue is None:
+            return []
+        return [
+            {
+                "rule": r.rule,
+                "orders": r.orders,
+                "seconds": r.seconds,
+                "perInstrument": r.per_instrument,
+            }
+            for r in ORDER_RATE_RULES[venue[0]]
+        ]
+
     def needs_reference(self, session_id: str, symbol: str) -> bool:
         return self.effective(session_id, symbol).priceBandPercent is not None
 
     def check(self, session_id: str, symbol: str, x: Exposure, new_order: bool) -> None:
-        """Raises `RiskDenied` if the order breaks a limit."""
-        if self.kill_switch and new_order:
-            raise RiskDenied(Denial.KILL_SWITCH, "the kill switch is on; new orders are blocked")
-        limits = self.effective(session_id, symbol)
-        if limits.maxOrderQty is not None and x.qty > limits.maxOrderQty:
-            raise RiskDenied(Denial.QUANTITY, f"qty {x.qty:g} exceeds {limits.maxOrderQty:g}")
-        price = x.price if x.price is not None else x.reference
-        if limits.maxOrderNotional is not None and price is not None:
-            notional = x.qty * (x.contract_size if x.contract_size else price)
-            if notional > limits.maxOrderNotional:
-                raise RiskDenied(
-                    Denial.NOTIONAL,
-                    f"notional {notional:.8g} exceeds {limits.maxOrderNotional:g}",
-                )
-        if limits.priceBandPercent is not None and x.price is not None:
-            if x.reference is None:
-                raise RiskDenied(Denial.NO_REFERENCE, f"no reference price for {symbol} yet")
-            band = x.reference * limits.priceBandPercent / 100
-            if abs(x.price - x.reference) > band:
-                raise RiskDenied(
-                    Denial.PRICE_BAND,
-                    f"price {x.price:g} is more than {limits.priceBandPercent:g}% from the "
-                    f"reference {x.reference:g}",
-                )
-        if (
-            new_order
-            and limits.maxWorkingOrders is not None
-            and x.working_orders >= limits.maxWorkingOrders
-        ):
-            raise RiskDenied(
-                Denial.WORKING_ORDERS,
-                f"{x.working_orders} working orders already (limit {limits.maxWorkingOrders})",
-            )
-        if limits.maxPosition is not None:
-            sign = 1.0 if x.side == Side.BUY else -1.0
-            worst = x.position + sign * (x.working_same_side + x.qty)
-            if abs(worst) > limits.maxPosition and abs(worst) > abs(x.position):
-                raise RiskDenied(
-                    Denial.POSITION,
-                    f"position could reach {worst:g} (limit {limits.maxPosition:g})",
-                )
-        if new_order and limits.maxOrdersPerSecond is not None:
-            bucket = self._buckets.get(session_id)
-            if bucket is None or bucket.rate != limits.maxOrdersPerSecond:
-                bucket = self._buckets[session_id] = TokenBucket(limits.maxOrdersPerSecond)
-            if not bucket.take():
-                raise RiskDenied(
-                    Denial.RATE, f"more than {limits.maxOrdersPerSecond:g} orders per second"
-                )
+        """Raises `RiskDenied` if an order with exposure `x` breaks a limit (the exposure
+        given, not the one kept for the session)."""
+        found = self.gate.check_exposure(
+            self.key(session_id, symbol),
+            1 if x.side == Side.BUY else -1,
+            x.price,
+            x.qty,
+            x.position,
+            x.working_same_side,
+            x.working_orders,
+            x.reference,
+            x.contract_size,
+            new_order,
+        )
+        if found is not None:
+            raise RiskDenied(Denial(found[0]), found[1])
+
+    def check_order(
+        self,
+        key: int,
+        side: int,
+        price: int | None,
+        qty: int,
+        reference: float | None,
+        new_order: bool,
+        booked_qty: int = 0,
+        booked_working: bool = False,
+    ) -> RiskDenied | None:
+        """Checks an order in grid units against the exposure kept for its key: `price`
+        in ticks (None for market orders), `qty` the unfilled steps it would have, and for
+        an update what is booked for the order itself (left out of the exposure)."""
+        found = self.gate.check(
+            key, side, price, qty, reference, new_order, booked_qty, booked_working
+        )
+        return None if found is None else RiskDenied(Denial(found[0]), found[1])
+
+    def book(self, key: int, side: int, orders: int, qty: int) -> None:
+        """Adds (negative: removes) working orders and unfilled steps on one side."""
+        self.gate.book(key, side, orders, qty)
+
+    def set_position(self, key: int, position: float) -> None:
+        self.gate.set_position(key, position)

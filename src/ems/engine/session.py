@@ -25,7 +25,7 @@ from ems.engine.orders import (
     order_from_state,
     order_state,
 )
-from ems.engine.risk import Exposure, RiskDenied, RiskEngine
+from ems.engine.risk import RiskDenied, RiskEngine
 from ems.errors import ApiError, VenueError, VenueRateLimited, VenueUnknownOutcome
 from ems.metrics import Metrics
 from ems.model import (
@@ -42,6 +42,9 @@ log = logging.getLogger("ems.session")
 
 RETAIN_FINISHED = 20_000
 """Finished orders a session remembers (clOrderId reuse is refused within them)."""
+
+_SIGN = {Side.BUY: 1, Side.SELL: -1}
+"""The core's side codes."""
 
 RECONCILE_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 """Seconds between venue queries for an order whose outcome is unknown."""
@@ -131,6 +134,7 @@ class OrderSession:
         self._by_exch_id: dict[str, Order] = {}
         self.positions: dict[str, float] = {}
         self._spot_positions: dict[str, int] = {}
+        self._risk_keys: dict[str, int] = {}
         self.subscribers: set[Subscriber] = set()
         self.position_subscribers: set[Subscriber] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -323,32 +327,52 @@ class OrderSession:
         return order
 
     def _risk(self, order: Order, price: int, qty: int, new_order: bool) -> RiskDenied | None:
-        """Checks an insert (or an update's new price and size) against the risk limits."""
-        if not self.risk.applies(self.session_id, order.symbol):
+        """Checks an insert (or an update's new price and size) against the risk limits,
+        in O(1): the session's exposure is kept in the risk gate by `_book_risk`."""
+        key = self._risk_key(order.symbol, order.instrument)
+        if not self.risk.gate.applies(key):
             return None
-        inst = order.instrument
-        same_side = 0
-        working = 0
-        for other in self.orders.values():
-            if other.working and other.symbol == order.symbol and other is not order:
-                working += 1
-                if other.side == order.side:
-                    same_side += other.remaining_qty
-        exposure = Exposure(
-            side=order.side,
-            price=None if order.order_type == OrderType.MARKET else inst.price_grid.value(price),
-            qty=inst.qty_grid.value(qty - order.cum_qty),
-            position=self.positions.get(order.symbol, 0.0),
-            working_same_side=inst.qty_grid.value(same_side),
-            working_orders=working,
-            reference=self._reference_price(self.exchange, order.symbol),
-            contract_size=inst.contract_size,
+        return self.risk.check_order(
+            key,
+            _SIGN[order.side],
+            None if order.order_type == OrderType.MARKET else price,
+            qty - order.cum_qty,
+            self._reference_price(self.exchange, order.symbol),
+            new_order,
+            order.risk_booked,
+            order.risk_working,
         )
-        try:
-            self.risk.check(self.session_id, order.symbol, exposure, new_order)
-        except RiskDenied as denial:
-            return denial
-        return None
+
+    def _risk_key(self, symbol: str, instrument: Instrument | None) -> int:
+        key = self._risk_keys.get(symbol)
+        if key is None:
+            key = self.risk.key(self.session_id, symbol, instrument)
+            if instrument is not None:
+                self._risk_keys[symbol] = key
+        return key
+
+    def _book_risk(self, order: Order) -> None:
+        """Keeps the risk gate's exposure in step with the order: called on every change
+        (from `_emit`), it books what changed since the last call, so an order counts as
+        working, with its unfilled quantity, from when it is sent until it is settled."""
+        working = order.working
+        remaining = order.remaining_qty if working else 0
+        if working == order.risk_working and remaining == order.risk_booked:
+            return
+        self.risk.book(
+            self._risk_key(order.symbol, order.instrument),
+            _SIGN[order.side],
+            int(working) - int(order.risk_working),
+            remaining - order.risk_booked,
+        )
+        order.risk_working = working
+        order.risk_booked = remaining
+
+    def _position_changed(self, symbol: str) -> None:
+        """Tells the risk gate the session's new position in `symbol`."""
+        self.risk.set_position(
+            self._risk_key(symbol, self.venue.instruments.get(symbol)), self.positions[symbol]
+        )
 
     def _deny(self, order: Order, denial: RiskDenied) -> None:
         """An insert refused by risk: it exists only as a rejected order with the reason."""
@@ -640,6 +664,8 @@ class OrderSession:
             if fill is not None:
                 self._on_fill(order, fill)
                 self._emit(order, fill)
+            else:
+                self._book_risk(order)  # the new leg's size
             return
         was_pending_new = order.pending == Pending.NEW
         fill = apply_report(order, report)
@@ -696,6 +722,7 @@ class OrderSession:
         if self.positions.get(symbol) == position:
             return
         self.positions[symbol] = position
+        self._position_changed(symbol)
         self._emit_positions(symbol)
 
     def on_stream_state(self, connected: bool, reason: str) -> None:
@@ -719,6 +746,7 @@ class OrderSession:
         units = self._spot_positions.get(order.symbol, 0) + delta
         self._spot_positions[order.symbol] = units
         self.positions[order.symbol] = order.instrument.qty_grid.value(units)
+        self._position_changed(order.symbol)
         self._emit_positions(order.symbol)
 
     def _reject(self, order: Order, message: str) -> None:
@@ -804,6 +832,7 @@ class OrderSession:
         }
 
     def _emit(self, order: Order, fill: Fill | None = None) -> None:
+        self._book_risk(order)
         key = (
             order.visible_status,
             order.cum_qty,
@@ -902,6 +931,7 @@ class OrderSession:
                 self._by_venue_id[vid] = order
             if order.exch_order_id:
                 self._by_exch_id[order.exch_order_id] = order
+            self._book_risk(order)
         for symbol, (units, value) in positions.items():
             if not self.venue.capabilities.positions_from_venue:
                 inst = self.venue.instruments.get(symbol)
@@ -909,6 +939,7 @@ class OrderSession:
                     self._spot_positions[symbol] = units
                     value = inst.qty_grid.value(units)
             self.positions[symbol] = value
+            self._position_changed(symbol)
 
     def owns(self, venue_client_id: str) -> bool:
         """Whether a venue client id was made by this session (now or before a restart)."""
