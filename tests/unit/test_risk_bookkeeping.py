@@ -260,7 +260,9 @@ def test_venue_rules_apply_unless_the_session_talks_to_a_local_endpoint():
     assert venue_rules_apply(None, None, None)
     assert venue_rules_apply(None, "https://api.binance.com", None)
     assert not venue_rules_apply(None, "http://127.0.0.1:8000", "ws://127.0.0.1:8000")
-    assert not venue_rules_apply(None, None, "10.1.2.3:9881")
+    assert not venue_rules_apply(None, None, "127.0.0.1:9881")
+    # A private network is how colocated desks reach venues: the venue's rules hold.
+    assert venue_rules_apply(None, None, "10.1.2.3:9881")
     assert venue_rules_apply(None, "http://127.0.0.1:8000", "wss://stream.binance.com")
     assert venue_rules_apply(True, "http://localhost:1", None)
     assert not venue_rules_apply(False, None, None)

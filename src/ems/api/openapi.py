@@ -87,7 +87,7 @@ def _schemas() -> dict[str, Any]:
                     "type": "boolean",
                     "description": "Hold new orders to the venue's documented order-rate "
                     "rules when the session sets no maxOrdersPerSecond (absent: yes, unless "
-                    "every URL given is on this machine or a private network)",
+                    "every URL given is on this machine, i.e. a simulator)",
                 },
             },
         },

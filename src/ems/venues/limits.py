@@ -87,8 +87,10 @@ def venue_rules_apply(explicit: bool | None, rest_url: str | None, ws_url: str |
     """Whether a session's orders are held to its venue's order-rate rules.
 
     `explicit` (the session's `venueRateLimit`) decides when given. Otherwise the rules
-    apply unless every URL the session overrides points at this machine or a private
-    network: that is a simulator or a local relay, whose rules are not the venue's.
+    apply unless every URL the session overrides points at this machine (loopback):
+    that is a simulator, whose rules are not the venue's. A venue reached over a private
+    network (a cross-connect, a private link) is still the venue, so its rules apply; a
+    venue reached through a relay on this machine needs `venueRateLimit: true`.
     """
     if explicit is not None:
         return explicit
@@ -106,4 +108,4 @@ def _is_local(url: str) -> bool:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False
-    return address.is_loopback or address.is_private or address.is_link_local
+    return address.is_loopback
