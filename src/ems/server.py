@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -129,11 +130,42 @@ def _spin_forever(loop: asyncio.AbstractEventLoop, warmers: list[Callable[[], No
     loop.call_soon(again)
 
 
+GC_EVERY_S = 0.05
+"""How often the loop collects young garbage itself (automatic collection is off)."""
+GC_FULL_EVERY = 1200
+"""Collections between full ones (one a minute)."""
+
+
+def _collect_between_events(loop: asyncio.AbstractEventLoop) -> None:
+    """Collects cyclic garbage from a loop timer, never in the middle of an event.
+
+    CPython collects its youngest generation after every 700 container allocations,
+    wherever the 700th happens: between reading a trade and writing the order it fires
+    as likely as anywhere else. Automatic collection is turned off, what start-up built
+    is frozen (never traversed again), and a timer collects instead: the youngest
+    generation every 50 ms, the middle one every tenth time, all of them once a minute.
+    Reference counting still frees everything that is not in a cycle at once.
+    """
+    gc.freeze()
+    gc.disable()
+    turns = 0
+
+    def collect() -> None:
+        nonlocal turns
+        turns += 1
+        gc.collect(2 if turns % GC_FULL_EVERY == 0 else 1 if turns % 10 == 0 else 0)
+        loop.call_later(GC_EVERY_S, collect)
+
+    loop.call_later(GC_EVERY_S, collect)
+
+
 async def serve(cfg: Config) -> None:
     server = Server(cfg)
+    loop = asyncio.get_running_loop()
     if cfg.spin:
-        _spin_forever(asyncio.get_running_loop(), server.engine.warmers)
+        _spin_forever(loop, server.engine.warmers)
     await server.start()
+    _collect_between_events(loop)
     # One JSON line on stdout says where to connect (useful with --port 0).
     print(
         orjson.dumps(
@@ -147,7 +179,6 @@ async def serve(cfg: Config) -> None:
     )
     log.info("ems serving on %s:%d (metrics on %d)", cfg.host, server.port, server.prom_port)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
