@@ -329,7 +329,9 @@ class OrderSession:
     def _risk(self, order: Order, price: int, qty: int, new_order: bool) -> RiskDenied | None:
         """Checks an insert (or an update's new price and size) against the risk limits,
         in O(1): the session's exposure is kept in the risk gate by `_book_risk`."""
-        key = self._risk_key(order.symbol, order.instrument)
+        key = self._risk_keys.get(order.symbol)
+        if key is None:
+            key = self._risk_key(order.symbol, order.instrument)
         if not self.risk.gate.applies(key):
             return None
         return self.risk.check_order(

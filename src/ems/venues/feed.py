@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
@@ -20,17 +21,46 @@ BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
 class _Listener(WSListener):
-    def __init__(self, feed: Feed, on_frame: Callable[[bytes], None]) -> None:
+    def __init__(self, feed: Feed, on_frame: Callable[[Any], None]) -> None:
         self._feed = feed
         self._on_frame = on_frame
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.TEXT:
-            self._feed.frame_ns = time.perf_counter_ns()
-            payload = frame.get_payload_as_bytes()
-            self._feed.last_frame = payload
+            feed = self._feed
+            feed.frame_ns = time.perf_counter_ns()
+            payload = feed.last_frame = frame.get_payload_as_bytes()
             try:
                 self._on_frame(payload)
+            except Exception:
+                log.exception("market data frame handler failed")
+        elif frame.msg_type == WSMsgType.CLOSE:
+            transport.disconnect()
+
+
+class _ParsingListener(_Listener):
+    """Hands the handler what `parse` makes of each frame; frames it refuses are skipped.
+
+    The parser (a core scanner) is called here rather than in a wrapper around the
+    handler: on the trigger path every Python frame is paid for in latency."""
+
+    def __init__(
+        self, feed: Feed, on_item: Callable[[Any], None], parse: Callable[[bytes], Any]
+    ) -> None:
+        super().__init__(feed, on_item)
+        self._parse = parse
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type == WSMsgType.TEXT:
+            feed = self._feed
+            feed.frame_ns = time.perf_counter_ns()
+            payload = feed.last_frame = frame.get_payload_as_bytes()
+            try:
+                item = self._parse(payload)
+            except ValueError:
+                return  # not for the handler (a subscription reply, another event)
+            try:
+                self._on_frame(item)
             except Exception:
                 log.exception("market data frame handler failed")
         elif frame.msg_type == WSMsgType.CLOSE:
@@ -43,13 +73,17 @@ class Feed:
     def __init__(
         self,
         url: str,
-        on_frame: Callable[[bytes], None],
+        on_frame: Callable[[Any], None],
         on_connect: Callable[[], None] | None = None,
         name: str = "feed",
+        parse: Callable[[bytes], Any] | None = None,
     ) -> None:
+        """`on_frame` gets each text frame's bytes, or, with `parse`, what `parse`
+        returns for it (frames on which `parse` raises ValueError are skipped)."""
         self.url = url
         self.name = name
         self._on_frame = on_frame
+        self._parse = parse
         self._on_connect = on_connect
         self._transport: WSTransport | None = None
         self._task: asyncio.Task[None] | None = None
@@ -66,8 +100,13 @@ class Feed:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _connect(self) -> None:
+        parse = self._parse
         self._transport, _ = await ws_connect(
-            lambda: _Listener(self, self._on_frame),
+            lambda: (
+                _Listener(self, self._on_frame)
+                if parse is None
+                else _ParsingListener(self, self._on_frame, parse)
+            ),
             self.url,
             enable_auto_ping=True,
             auto_ping_idle_timeout=30,

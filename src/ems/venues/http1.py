@@ -241,11 +241,19 @@ class Http1Pool:
         return None
 
     def send_raw(self, data: bytes) -> asyncio.Future[Response] | None:
-        """Writes a complete pre-built request at once; None if no connection is idle."""
-        while self._idle:
-            conn = self._idle.pop()
-            if not conn.closed:
-                return conn.send(data)
+        """Writes a complete pre-built request at once; None if no connection is idle.
+
+        The trigger path: `_Connection.send` is inlined, one Python frame fewer between a
+        trade and its order on the wire."""
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            transport = conn.transport
+            if conn.closed or transport is None or conn.waiter is not None:
+                continue
+            transport.write(data)
+            waiter = conn.waiter = self.loop.create_future()
+            return waiter
         return None
 
     def request_head(self, method: str, path: str) -> str:

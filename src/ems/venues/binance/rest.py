@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import orjson
@@ -22,6 +22,7 @@ from ems.venues.http1 import Http1Pool, HttpError, Response
 log = logging.getLogger("ems.binance.rest")
 
 RECV_WINDOW_MS = 5000
+T = TypeVar("T")
 INVALID_TIMESTAMP = -1021
 
 
@@ -102,15 +103,20 @@ class BinanceRest:
         return self._reply(sent, method, path, target, headers)
 
     def arm(
-        self, method: str, path: str, params: Mapping[str, object]
-    ) -> tuple[ArmedOrder, Callable[[bytes], Awaitable[Any]]]:
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, object],
+        finish: Callable[[Awaitable[Any]], Awaitable[T]],
+    ) -> tuple[ArmedOrder, Callable[[bytes], Awaitable[T]]]:
         """A signed request built now but for its timestamp and signature.
 
         Returns the core's template of it, which the trigger index renders (timestamp
         and HMAC) in the call that sees the trade, and the function that writes a
-        rendered copy and returns the awaitable reply. The template keeps the clock
-        offset of the moment it was armed; a venue that then refuses the timestamp
-        (-1021) gets the order again after a resync (see the session's clock retry).
+        rendered copy and returns `finish` applied to the awaitable reply (`finish` runs
+        after the write). The template keeps the clock offset of the moment it was
+        armed; a venue that then refuses the timestamp (-1021) gets the order again
+        after a resync (see the session's clock retry).
         """
         query = f"{encode_query(params)}&recvWindow={RECV_WINDOW_MS}&timestamp="
         head = f"{self.pool.request_head(method, path)}?{query}"
@@ -123,13 +129,13 @@ class BinanceRest:
             self.clock_offset_ms,
         )
 
-        def write(data: bytes) -> Awaitable[Any]:
+        def write(data: bytes) -> Awaitable[T]:
             if self.retry_after_until > time.monotonic():
-                return self.start(method, path, params)  # refuses with the wait left
+                return finish(self.start(method, path, params))  # refuses with the wait left
             sent = self.pool.send_raw(data)
             if sent is None:
-                return self.start(method, path, params)  # no idle connection: queue it
-            return self._reply(sent, method, path, "", {})
+                return finish(self.start(method, path, params))  # no idle connection: queue
+            return finish(self._reply(sent, method, path, "", {}))
 
         return template, write
 

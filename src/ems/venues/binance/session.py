@@ -156,17 +156,13 @@ class BinanceSession(VenueSession):
     def trade_feed(self, symbol: str, on_trade: Callable[[Trade], None]) -> Feed:
         inst = self.instruments[symbol]
         scanner = TradeScanner(inst.price_grid.step, inst.qty_grid.step)
-        parse = scanner.binance_trade
-
-        def on_frame(frame: bytes) -> None:
-            try:
-                trade = parse(frame)
-            except ValueError:
-                return  # not a trade (e.g. a subscription reply)
-            on_trade(trade)
-
         url = f"{self._md_url}/ws/{symbol.lower()}@trade"
-        return Feed(url, on_frame, name=f"{self.product.exchange}:{symbol} trades")
+        return Feed(
+            url,
+            on_trade,
+            name=f"{self.product.exchange}:{symbol} trades",
+            parse=scanner.binance_trade,
+        )
 
     async def _spot_stream_url(self) -> str:
         return f"{self._ws_url}/ws-api/v3"
@@ -260,13 +256,12 @@ class BinanceSession(VenueSession):
 
     def arm_insert(self, order: Order) -> ArmedInsert:
         params = self._order_params(order, order.qty, order.venue_client_id)
-        template, write = self.rest.arm("POST", self._path("order"), params)
         vid = order.venue_client_id
 
-        def send(data: bytes) -> Awaitable[ExecutionReport | None]:
-            return self._reply_report(self._retry_clock(write(data), "POST", "order", params), vid)
+        def finish(sent: Awaitable[Any]) -> Awaitable[ExecutionReport | None]:
+            return self._reply_report(self._retry_clock(sent, "POST", "order", params), vid)
 
-        return template, send
+        return self.rest.arm("POST", self._path("order"), params, finish)
 
     @staticmethod
     async def _reply_report(sent: Awaitable[Any], venue_client_id: str) -> ExecutionReport:
