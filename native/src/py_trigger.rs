@@ -4,7 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyList, PyTuple};
 
 use crate::armed::Armed;
 use crate::trigger::TriggerIndex as RawIndex;
@@ -83,9 +83,9 @@ fn epoch_ms() -> i64 {
 enum Payload {
     /// Opaque bytes given at `add`.
     Bytes(Py<PyBytes>),
-    /// One armed request per order (None for an order sent another way), rendered at
-    /// fire time.
-    Orders(Vec<Option<Py<ArmedOrder>>>),
+    /// Per order, its armed request and the callable that sends a rendered copy, or
+    /// None for an order sent another way.
+    Orders(Vec<Option<(Py<ArmedOrder>, Py<PyAny>)>>),
 }
 
 impl Payload {
@@ -95,6 +95,39 @@ impl Payload {
             Payload::Orders(orders) => Ok(PyList::new(py, orders)?.into_any()),
         }
     }
+}
+
+/// Renders a trigger's orders with the time `now` and sends them, in order, until the
+/// first order that is not armed: from there on, to keep the trigger's order of
+/// sending, the rest is handed back for the caller to send. Per order: True (sent),
+/// the exception its sender raised, the rendered bytes (not sent) or None (not armed).
+fn fire_orders<'py>(
+    py: Python<'py>,
+    orders: &[Option<(Py<ArmedOrder>, Py<PyAny>)>],
+    now: i64,
+    scratch: &mut Vec<u8>,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut sending = true;
+    let mut results = Vec::with_capacity(orders.len());
+    for order in orders {
+        let Some((armed, sender)) = order else {
+            sending = false;
+            results.push(py.None().into_bound(py));
+            continue;
+        };
+        scratch.clear();
+        armed.get().inner.render(now, scratch);
+        let data = PyBytes::new(py, scratch);
+        if !sending {
+            results.push(data.into_any());
+            continue;
+        }
+        results.push(match sender.bind(py).call1((data,)) {
+            Ok(_) => PyBool::new(py, true).to_owned().into_any(),
+            Err(err) => err.into_value(py).into_bound(py).into_any(),
+        });
+    }
+    PyList::new(py, results)
 }
 
 /// Price triggers of one (exchange, symbol). An UP trigger fires on a buy-aggressor
@@ -131,14 +164,16 @@ impl TriggerIndex {
         self.insert(trigger_id, direction, level, Payload::Bytes(payload))
     }
 
-    /// Adds a trigger whose payload is its orders: each an ArmedOrder, rendered with the
-    /// time of the trade that fires it, or None for an order sent another way.
+    /// Adds a trigger whose payload is its orders: each a pair (ArmedOrder, send), or
+    /// None for an order sent another way. When the trigger fires, each armed order is
+    /// rendered with the time of the trade and `send(request_bytes)` is called at once,
+    /// in the orders' sequence (see `on_trade` for what comes back).
     fn arm(
         &mut self,
         trigger_id: u64,
         direction: i8,
         level: i64,
-        orders: Vec<Option<Py<ArmedOrder>>>,
+        orders: Vec<Option<(Py<ArmedOrder>, Py<PyAny>)>>,
     ) -> PyResult<()> {
         self.insert(trigger_id, direction, level, Payload::Orders(orders))
     }
@@ -158,47 +193,62 @@ impl TriggerIndex {
 
     /// Fires every trigger a trade at `price` (ticks) by `aggressor_side` (BUY or SELL)
     /// crosses, removing them. Returns [(trigger_id, payload), ...] in the order the
-    /// price crossed them, or None when nothing fires. An armed trigger's payload is
-    /// the list of its rendered requests (bytes, or None where `arm` had None).
+    /// price crossed them, or None when nothing fires.
+    ///
+    /// An armed trigger's orders are sent from here, one `send` call each, as they are
+    /// rendered; its payload is then one result per order: True (sent), the exception
+    /// `send` raised, or, from the first order that `arm` was given None for onwards,
+    /// None (not armed) or the rendered bytes (armed but not sent, so that the caller
+    /// sends the trigger's orders in their sequence).
     fn on_trade<'py>(
-        &mut self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         price: i64,
         aggressor_side: i8,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let py = slf.py();
         if aggressor_side != 1 && aggressor_side != -1 {
             return Err(PyValueError::new_err(
                 "aggressor_side must be BUY (1) or SELL (-1)",
             ));
         }
-        if !self.inner.would_fire(price, aggressor_side) {
-            return Ok(None);
-        }
-        self.fired.clear();
-        self.inner.on_trade(price, aggressor_side, &mut self.fired);
+        // The index is released before any order is sent: a sender may set or clear
+        // triggers of this very index.
+        let (mut fired, mut scratch) = {
+            let mut this = slf.borrow_mut();
+            if !this.inner.would_fire(price, aggressor_side) {
+                return Ok(None);
+            }
+            let mut fired = std::mem::take(&mut this.fired);
+            fired.clear();
+            this.inner.on_trade(price, aggressor_side, &mut fired);
+            (fired, std::mem::take(&mut this.scratch))
+        };
         let mut now_ms = None;
-        let mut items = Vec::with_capacity(self.fired.len());
-        for (id, payload) in self.fired.drain(..) {
+        let mut items = Vec::with_capacity(fired.len());
+        let mut outcome = Ok(());
+        for (id, payload) in fired.drain(..) {
             let handed = match payload {
-                Payload::Bytes(b) => b.into_bound(py).into_any(),
+                Payload::Bytes(b) => Ok(b.into_bound(py).into_any()),
                 Payload::Orders(orders) => {
                     let now = *now_ms.get_or_insert_with(epoch_ms);
-                    let mut rendered = Vec::with_capacity(orders.len());
-                    for order in &orders {
-                        rendered.push(order.as_ref().map(|o| {
-                            self.scratch.clear();
-                            o.get().inner.render(now, &mut self.scratch);
-                            PyBytes::new(py, &self.scratch)
-                        }));
-                    }
-                    PyList::new(py, rendered)?.into_any()
+                    fire_orders(py, &orders, now, &mut scratch).map(Bound::into_any)
                 }
             };
-            items.push(PyTuple::new(
-                py,
-                [id.into_pyobject(py)?.into_any(), handed],
-            )?);
+            match handed.and_then(|h| PyTuple::new(py, [id.into_pyobject(py)?.into_any(), h])) {
+                Ok(item) => items.push(item),
+                Err(err) => {
+                    // Only a failed allocation gets here; the triggers are gone from
+                    // the index either way, so say so rather than lose them quietly.
+                    outcome = Err(err);
+                }
+            }
         }
+        {
+            let mut this = slf.borrow_mut();
+            this.fired = fired;
+            this.scratch = scratch;
+        }
+        outcome?;
         Ok(Some(PyList::new(py, items)?))
     }
 

@@ -6,7 +6,7 @@ Malformed bytes raise DecodeError (a ValueError) with an `offset` attribute; val
 the grid raise OffGridError.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 class OffGridError(ValueError):
@@ -198,16 +198,24 @@ class TriggerIndex:
 
     UP fires on a buy-aggressor trade at price >= level; DOWN on a sell-aggressor trade
     at price <= level. on_trade returns [(trigger_id, payload), ...] in crossing order,
-    or None when nothing fires; an armed trigger's payload is its orders' requests,
-    rendered (bytes, or None where `arm` was given None).
+    or None when nothing fires. An armed trigger's orders are rendered and sent (its
+    `send` called with the bytes) before on_trade returns; its payload is one result
+    per order: True (sent), the exception `send` raised, or, from the first order
+    without a template on, None or the rendered bytes, left for the caller to send.
     """
 
     def __init__(self) -> None: ...
     def add(self, trigger_id: int, direction: int, level: int, payload: bytes) -> None: ...
     def arm(
-        self, trigger_id: int, direction: int, level: int, orders: list[ArmedOrder | None]
+        self,
+        trigger_id: int,
+        direction: int,
+        level: int,
+        orders: list[tuple[ArmedOrder, Callable[[bytes], object]] | None],
     ) -> None: ...
-    def remove(self, trigger_id: int) -> bytes | list[ArmedOrder | None] | None: ...
+    def remove(
+        self, trigger_id: int
+    ) -> bytes | list[tuple[ArmedOrder, Callable[[bytes], object]] | None] | None: ...
     def on_trade(self, price: int, aggressor_side: int) -> list[tuple[int, Any]] | None: ...
     def would_fire(self, price: int, aggressor_side: int) -> bool: ...
     def next_levels(self) -> tuple[int | None, int | None]: ...

@@ -112,31 +112,71 @@ def test_armed_order_signature_follows_the_clock_offset() -> None:
     )
 
 
-def test_armed_trigger_hands_back_rendered_requests_stamped_now() -> None:
+def test_armed_trigger_sends_its_orders_rendered_with_the_trade_moment() -> None:
     index = TriggerIndex()
-    stamped = ArmedOrder.millis(b'{"ts":', b"}")
-    index.arm(1, UP, 100, [_binance_template(), None, stamped])
+    sent: list[bytes] = []
+    index.arm(
+        1, UP, 100, [(_binance_template(), sent.append), (ArmedOrder.fixed(b"x"), sent.append)]
+    )
     index.add(2, UP, 101, b"plain")
     before = int(time.time() * 1000)
     fired = index.on_trade(101, BUY)
     after = int(time.time() * 1000)
-    assert fired is not None and [number for number, _ in fired] == [1, 2]
-    (_, (binance, skipped, millis)), (_, plain) = fired
-    assert plain == b"plain" and skipped is None
-    ts = int(millis[6:-1])
+    assert fired == [(1, [True, True]), (2, b"plain")]
+    binance, fixed = sent
+    assert fixed == b"x"
+    ts = int(binance.split(b"timestamp=")[1].split(b"&")[0])
     assert before <= ts <= after
     query = b"symbol=LTCBTC&quantity=1&timestamp=%d" % ts
-    # Both orders of the trigger carry the same moment; the signature covers it.
     assert hmac.new(SECRET, query, hashlib.sha256).hexdigest().encode() in binance
-    assert query in binance
+
+
+def test_orders_after_an_unarmed_one_are_handed_back_so_their_sequence_holds() -> None:
+    index = TriggerIndex()
+    sent: list[bytes] = []
+    stamped = ArmedOrder.millis(b'{"ts":', b"}")
+    index.arm(1, DOWN, 100, [(stamped, sent.append), None, (stamped, sent.append)])
+    fired = index.on_trade(99, SELL)
+    assert fired is not None
+    ((number, (first, unarmed, third)),) = fired
+    assert number == 1 and first is True and unarmed is None
+    assert len(sent) == 1 and isinstance(third, bytes) and third.startswith(b'{"ts":')
+
+
+def test_a_sender_that_raises_is_reported_and_the_rest_still_go() -> None:
+    index = TriggerIndex()
+    sent: list[bytes] = []
+
+    def refuse(data: bytes) -> None:
+        raise LookupError("clOrderId used meanwhile")
+
+    index.arm(1, UP, 10, [(ArmedOrder.fixed(b"a"), refuse), (ArmedOrder.fixed(b"b"), sent.append)])
+    fired = index.on_trade(10, BUY)
+    assert fired is not None
+    ((_, (refused, ok)),) = fired
+    assert isinstance(refused, LookupError) and ok is True and sent == [b"b"]
+
+
+def test_a_sender_may_set_and_clear_triggers_of_the_same_index() -> None:
+    index = TriggerIndex()
+
+    def rearm(data: bytes) -> None:
+        index.add(7, UP, 500, data)
+        index.remove(3)
+
+    index.add(3, DOWN, 1, b"far")
+    index.arm(1, UP, 10, [(ArmedOrder.fixed(b"again"), rearm)])
+    assert index.on_trade(10, BUY) == [(1, [True])]
+    assert 7 in index and 3 not in index
+    assert index.on_trade(500, BUY) == [(7, b"again")]
 
 
 def test_armed_trigger_removal_returns_its_orders_and_bad_templates_are_refused() -> None:
     index = TriggerIndex()
     order = ArmedOrder.fixed(b"raw")
-    index.arm(5, DOWN, 50, [order])
+    index.arm(5, DOWN, 50, [(order, print)])
     removed = index.remove(5)
-    assert isinstance(removed, list) and removed[0] is order
+    assert isinstance(removed, list) and removed[0] is not None and removed[0][0] is order
     assert index.on_trade(1, SELL) is None
     with pytest.raises(ValueError, match="signed_from"):
         ArmedOrder.binance(b"abc", b"", 4, b"k")

@@ -13,6 +13,7 @@ already removed the trigger from the index, so no order can go out for it afterw
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import logging
 import time
@@ -133,7 +134,12 @@ class TriggerManager:
             trigger.number,
             UP if direction == Direction.UP else DOWN,
             level,
-            [item.prepared.armed if item.prepared is not None else None for item in orders],
+            [
+                (item.prepared.armed, functools.partial(item.session.send_prepared, item.prepared))
+                if item.prepared is not None and item.prepared.armed is not None
+                else None
+                for item in orders
+            ],
         )
         self.triggers[trigger_id] = trigger
         self._by_number[trigger.number] = trigger
@@ -174,21 +180,28 @@ class TriggerManager:
 
     def on_trade(self, trade: Trade) -> None:
         """The hot path: one public trade in, every fired trigger's orders out."""
+        # Armed orders (templates in the core) are rendered and sent by the index itself,
+        # before it returns; what comes back per order is True (sent), the exception its
+        # send raised, or what is left for Python to send, in the trigger's sequence.
         fired = self.index.on_trade(trade.price, trade.aggressor_side)
         if fired is not None:
-            # Each fired trigger comes with its orders' requests rendered by the core
-            # (timestamp and signature included) where the venue has templates.
-            for number, rendered in fired:
+            for number, results in fired:
                 trigger = self._by_number.pop(number)
                 del self.triggers[trigger.trigger_id]
-                for item, data in zip(trigger.orders, rendered, strict=True):
+                for item, result in zip(trigger.orders, results, strict=True):
+                    if result is True:
+                        continue
                     try:
+                        if isinstance(result, BaseException):
+                            raise result
                         if item.prepared is not None:
-                            item.session.send_prepared(item.prepared, data)
+                            item.session.send_prepared(item.prepared, result)
                         else:
                             item.session.send(item.request)
                     except ApiError as exc:
                         item.session.publish_rejection(item.request, exc)
+                    except Exception:
+                        log.exception("trigger %s: order not sent", trigger.trigger_id)
                 self.fired += 1
                 self._journal(trigger.trigger_id, None)
                 log.debug(
