@@ -7,7 +7,7 @@ import hmac
 import itertools
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -24,6 +24,11 @@ MARKETS = {
 }
 
 _ids = itertools.count()
+
+
+def status_is(cl: str, *statuses: str) -> Callable[[dict[str, Any]], bool]:
+    """Matches the update frames of order `cl` in one of `statuses`."""
+    return lambda f: f.get("clOrderId") == cl and f.get("orderStatus") in statuses
 
 
 @dataclass

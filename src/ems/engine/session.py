@@ -616,9 +616,14 @@ class OrderSession:
                 targets.append(order)
         else:
             targets = [o for o in self.orders.values() if o.working]
-        for order in targets:
-            self._spawn(self._refresh_one(order))
+        self._spawn(self._refresh(targets))
         return [o.cl_order_id for o in targets]
+
+    async def _refresh(self, targets: list[Order]) -> None:
+        await asyncio.gather(*(self._refresh_one(o) for o in targets))
+        if self.venue.capabilities.positions_from_venue:
+            # A fill refresh finds was missed on the stream, and so was its position event.
+            await self._refresh_positions()
 
     async def _refresh_positions(self) -> None:
         try:
