@@ -417,6 +417,10 @@ impl Text {
     }
 }
 
+/// `"data"` wrappers a Binance depth event may arrive in: the combined stream's
+/// `{"stream","data"}`, once. Deeper nesting is refused instead of recursed into.
+const DEPTH_ENVELOPES: u32 = 1;
+
 /// Most Binance events kept while waiting for a snapshot; older ones are dropped (the
 /// snapshot will be newer than them anyway).
 const MAX_BUFFERED: usize = 4096;
@@ -871,6 +875,7 @@ impl<L: Ladder> Book<L> {
             &mut prev,
             &mut time,
             &mut event_ok,
+            DEPTH_ENVELOPES,
         )?;
         cur.end()?;
         if !event_ok {
@@ -901,6 +906,9 @@ impl<L: Ladder> Book<L> {
         Ok(status)
     }
 
+    /// Reads a depthUpdate object; `envelopes` is how many more `"data"` wrappers may
+    /// follow (a combined stream adds one), so hostile nesting cannot exhaust the stack.
+    #[allow(clippy::too_many_arguments)]
     fn binance_depth_object(
         &mut self,
         cur: &mut Cursor<'_>,
@@ -909,6 +917,7 @@ impl<L: Ladder> Book<L> {
         prev: &mut i64,
         time: &mut i64,
         event_ok: &mut bool,
+        envelopes: u32,
     ) -> Result<()> {
         cur.expect(b'{', "expected '{'")?;
         if cur.eat(b'}') {
@@ -928,7 +937,23 @@ impl<L: Ladder> Book<L> {
                     let (v, _) = cur.string()?;
                     *event_ok = v.of(cur.buf) == b"depthUpdate";
                 }
-                b"data" => self.binance_depth_object(cur, first, last, prev, time, event_ok)?,
+                b"data" => {
+                    if envelopes == 0 {
+                        return Err(ScanError::Malformed {
+                            pos: cur.pos,
+                            what: "envelopes nested too deep",
+                        });
+                    }
+                    self.binance_depth_object(
+                        cur,
+                        first,
+                        last,
+                        prev,
+                        time,
+                        event_ok,
+                        envelopes - 1,
+                    )?
+                }
                 _ => cur.skip()?,
             }
             if cur.eat(b',') {
@@ -1333,6 +1358,47 @@ mod tests {
         assert_eq!(b.best_bid(), Some((100, 1000)));
     }
 
+    /// `{"data":` repeated `n` times around `inner`.
+    fn nested(n: usize, key: &str, inner: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n * (key.len() + 5) + inner.len());
+        for _ in 0..n {
+            out.extend_from_slice(format!("{{\"{key}\":").as_bytes());
+        }
+        out.extend_from_slice(inner);
+        out.extend(std::iter::repeat_n(b'}', n));
+        out
+    }
+
+    #[test]
+    fn envelopes_deeper_than_a_combined_stream_are_refused() {
+        for venue in [Venue::BinanceSpot, Venue::BinanceFutures] {
+            let mut b = book(venue);
+            b.load_snapshot(&[(100, 1)], &[(200, 1)], 5);
+            let inner = depth(6, 6, Some(5), &[("1.50", "1")], &[]);
+            assert_eq!(
+                b.apply_message(&nested(1, "data", &inner)),
+                Ok(Status::Applied)
+            );
+            let inner = depth(7, 7, Some(6), &[("1.60", "1")], &[]);
+            let two = nested(2, "data", &inner);
+            let err = b.apply_message(&two).unwrap_err();
+            assert_eq!(err.pos(), "{\"data\":{\"data\":".len());
+            // Deep enough to overflow the stack if it were followed.
+            let deep = nested(200_000, "data", &inner);
+            assert!(matches!(
+                b.apply_message(&deep),
+                Err(ScanError::Malformed { .. })
+            ));
+            assert_eq!(b.size_at(true, 160), 0);
+            assert_eq!(b.last_id, 6);
+            for book_kind in [Venue::Okx, Venue::Bybit] {
+                let mut other = super::Book::<VecLadder>::new(book_kind, grid("0.01"), grid("1"));
+                assert!(other.apply_message(&deep).is_err());
+            }
+            assert!(b.load_binance_snapshot(&deep).is_err());
+        }
+    }
+
     #[test]
     fn malformed_depth_changes_nothing_and_names_offset() {
         let mut b = book(Venue::BinanceSpot);
@@ -1687,8 +1753,16 @@ mod timing {
                 book.scratch.clear();
                 let mut c = Cursor::new(m);
                 let (mut f, mut l, mut p, mut tm, mut ok) = (None, None, 0, 0, true);
-                book.binance_depth_object(&mut c, &mut f, &mut l, &mut p, &mut tm, &mut ok)
-                    .unwrap();
+                book.binance_depth_object(
+                    &mut c,
+                    &mut f,
+                    &mut l,
+                    &mut p,
+                    &mut tm,
+                    &mut ok,
+                    DEPTH_ENVELOPES,
+                )
+                .unwrap();
             }
             best = best.min(t.elapsed().as_nanos() as f64 / msgs.len() as f64);
         }

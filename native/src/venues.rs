@@ -34,6 +34,12 @@ fn missing<T>(buf: &[u8], field: &'static str) -> Result<T> {
     })
 }
 
+/// Envelopes a Binance event may arrive in: a combined-stream `{"stream","data"}` or a
+/// WS-API user-data `{"subscriptionId","event"}`, and a user-data event relayed through a
+/// combined stream carries both. Anything nested deeper is refused, so that a hostile
+/// frame cannot recurse the stack away.
+pub const BINANCE_ENVELOPES: u32 = 2;
+
 /// Walks a message that may be wrapped in a combined-stream envelope
 /// (`{"stream":..,"data":{..}}`) or a WS-API user-data envelope
 /// (`{"subscriptionId":..,"event":{..}}`), calling `each` for the inner object's keys.
@@ -41,8 +47,23 @@ fn binance_object<'a, F>(cur: &mut Cursor<'a>, each: &mut F) -> Result<()>
 where
     F: FnMut(&mut Cursor<'a>, &'a [u8]) -> Result<()>,
 {
+    binance_object_within(cur, each, BINANCE_ENVELOPES)
+}
+
+fn binance_object_within<'a, F>(cur: &mut Cursor<'a>, each: &mut F, envelopes: u32) -> Result<()>
+where
+    F: FnMut(&mut Cursor<'a>, &'a [u8]) -> Result<()>,
+{
     cur.object(|c, key| match key {
-        b"data" | b"event" if c.peek() == Some(b'{') => binance_object(c, each),
+        b"data" | b"event" if c.peek() == Some(b'{') => {
+            if envelopes == 0 {
+                return Err(ScanError::Malformed {
+                    pos: c.pos,
+                    what: "envelopes nested too deep",
+                });
+            }
+            binance_object_within(c, each, envelopes - 1)
+        }
         _ => each(c, key),
     })
 }
@@ -734,6 +755,46 @@ mod tests {
             (out[1].aggressor_side, out[1].trade_id),
             (SELL, 2290000000061666327)
         );
+    }
+
+    fn wrap(n: usize, key: &str, inner: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.extend_from_slice(format!("{{\"{key}\":").as_bytes());
+        }
+        out.extend_from_slice(inner);
+        out.extend(std::iter::repeat_n(b'}', n));
+        out
+    }
+
+    #[test]
+    fn envelopes_are_followed_to_the_documented_depth_only() {
+        let (p, q) = (grid("0.00000001"), grid("0.00000001"));
+        // A user-data event relayed through a combined stream: two envelopes.
+        let mut two = br#"{"stream":"k","data":{"subscriptionId":0,"event":"#.to_vec();
+        two.extend_from_slice(EXEC_REPORT);
+        two.extend_from_slice(b"}}");
+        assert_eq!(binance_order(&two).unwrap().side, BUY);
+        let three = wrap(3, "event", EXEC_REPORT);
+        let err = binance_order(&three).unwrap_err();
+        assert_eq!(err.pos(), r#"{"event":{"event":{"event":"#.len());
+        assert!(binance_trade(&wrap(2, "data", BINANCE_TRADE), &p, &q).is_ok());
+        assert!(binance_trade(&wrap(3, "data", BINANCE_TRADE), &p, &q).is_err());
+        // Deep enough to overflow the stack if it were followed.
+        for key in ["data", "event"] {
+            let deep = wrap(200_000, key, BINANCE_TRADE);
+            assert!(matches!(
+                binance_trade(&deep, &p, &q),
+                Err(ScanError::Malformed { .. })
+            ));
+            assert!(binance_order(&deep).is_err());
+            let mut out = Vec::new();
+            assert!(okx_trades(&deep, &p, &q, &mut out).is_err());
+            assert!(bybit_trades(&deep, &p, &q, &mut out).is_err());
+            let mut orders = Vec::new();
+            assert!(okx_orders(&deep, &mut orders).is_err());
+            assert!(bybit_orders(&deep, &mut orders).is_err());
+        }
     }
 
     #[test]
