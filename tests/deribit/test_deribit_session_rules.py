@@ -1,5 +1,7 @@
 """Deribit FIX session rules in process, against `ems sim`: authentication vector,
-sequence files, sequence numbers across restarts, heartbeats, and both trade feeds."""
+sequence files, sequence numbers across restarts, heartbeats, and both trade feeds;
+and against a scripted acceptor that sends what the simulator never does (Reject,
+BusinessMessageReject, ResendRequest, TestRequest) and records ems's answers."""
 
 from __future__ import annotations
 
@@ -8,16 +10,26 @@ import base64
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from ems._core import BUY, SELL, fix_decode, sha256_base64
-from ems.model import OrderStatus
+from ems._core import (
+    BUY,
+    SELL,
+    FixMessage,
+    FixSession,
+    fix_decode,
+    fix_frame_length,
+    sha256_base64,
+)
+from ems.engine.orders import Order
+from ems.model import OrderStatus, OrderType, Side, TimeInForce
 from ems.venues.base import ExecutionReport
-from ems.venues.deribit import codec
+from ems.venues.deribit import codec, fixsession
 from ems.venues.deribit import session as deribit_session
 from ems.venues.deribit.feed import FixTradeFeed, JsonRpcTradeFeed
 from ems.venues.deribit.fixsession import SeqFile
@@ -73,6 +85,31 @@ def test_ioc_remainder_cancelled_by_the_venue_reads_as_expired() -> None:
     assert report.status == OrderStatus.EXPIRED and report.message == "immediate_or_cancel"
     assert report.exch_time == 1767225601250000000
     assert codec.trade_side(b"1") == BUY and codec.trade_side("sell") == SELL
+
+
+def test_a_fill_without_trade_match_id_moves_the_position_and_keeps_an_id() -> None:
+    """protocols.md D.2 lists no TrdMatchID (880): the fill still counts, named by its
+    SecondaryExecID (527)."""
+    from ems._core import FixSession
+
+    positions: list[tuple[str, float]] = []
+    listener = Quiet()
+    listener.on_venue_position = lambda symbol, amount: positions.append((symbol, amount))  # type: ignore[method-assign]
+    session = DeribitSession(
+        session_id="unit", api_key="k", secret="s", endpoint=parse_endpoint("127.0.0.1:1"),
+        listener=listener, state_file=False,
+    )  # fmt: skip
+    raw = FixSession("DERIBITSERVER", "me").encode(
+        "8", 4,
+        [(37, "7"), (11, "srv-7"), (41, "mine"), (527, "7-2"), (150, "F"), (39, "1"),
+         (55, "BTC-PERPETUAL"), (54, "2"), (38, "3"), (14, "2"), (151, "1"), (31, "30000.5"),
+         (32, "2"), (59, "1"), (40, "2"), (44, "30000")],
+    )  # fmt: skip
+    session.on_app(fix_decode(raw))
+    (report,) = listener.reports
+    assert report.last_qty == "2" and report.last_price == "30000.5"
+    assert report.trade_id == "7-2"
+    assert positions == [("BTC-PERPETUAL", -2.0)]
 
 
 class Quiet:
@@ -262,18 +299,6 @@ def test_simulator_rejects_malformed_and_unsupported_messages(sim: dict[str, Any
     sock.close()
 
 
-def test_a_session_level_reject_of_an_order_rejects_it_with_the_text() -> None:
-    listener = Quiet()
-    session = DeribitSession(
-        session_id="unit", api_key="k", secret="s", endpoint=parse_endpoint("127.0.0.1:1"),
-        listener=listener, state_file=False,
-    )  # fmt: skip
-    session.on_refused(("D", "ems-1"), "session reject of our message 7: Required tag missing")
-    (report,) = listener.reports
-    assert report.venue_client_id == "ems-1" and report.status == OrderStatus.REJECTED
-    assert report.message and "Required tag missing" in report.message
-
-
 def test_tls_endpoint_is_verified_and_carries_the_session(
     sim: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -331,3 +356,266 @@ def test_tls_endpoint_is_verified_and_carries_the_session(
         server.close()
 
     asyncio.run(scenario())
+
+
+# --------------------------------------------------------------------- scripted acceptor
+class ScriptedVenue:
+    """A bare FIX acceptor on 127.0.0.1:0: just enough of Deribit for a DeribitSession to
+    start (Logon, TestRequest, SecurityList, positions), everything received recorded,
+    and `on_order` deciding the answer to each NewOrderSingle (none by default)."""
+
+    def __init__(self) -> None:
+        self.received: list[FixMessage] = []
+        self.on_order: Callable[[FixMessage], None] = lambda msg: None
+        self.next_out = 1
+        self._encoder: FixSession | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._server is not None:
+            self._server.close()
+
+    def send(self, msg_type: str, fields: list[tuple[int, str | int]]) -> int:
+        assert self._encoder is not None and self._writer is not None
+        seq = self.next_out
+        self.next_out += 1
+        self._writer.write(self._encoder.encode(msg_type, seq, fields))
+        return seq
+
+    async def wait(
+        self, predicate: Callable[[FixMessage], bool], timeout: float = 5.0, after: int = 0
+    ) -> FixMessage:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for msg in self.received[after:]:
+                if predicate(msg):
+                    return msg
+            await asyncio.sleep(0.01)
+        kinds = [(m.msg_type, m.seq_num) for m in self.received[after:]]
+        raise AssertionError(f"nothing matching arrived; got {kinds}")
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        buf = b""
+        while data := await reader.read(65536):
+            buf += data
+            while buf and (n := fix_frame_length(buf)) is not None:
+                msg, buf = fix_decode(buf[:n]), buf[n:]
+                self.received.append(msg)
+                self._answer(msg)
+
+    def _answer(self, msg: FixMessage) -> None:
+        kind = msg.msg_type
+        if kind == "A":
+            self._encoder = FixSession("DERIBITSERVER", msg.get_str(49) or "")
+            self.send("A", [(98, "0"), (108, msg.get_str(108) or "10")])
+        elif kind == "1":
+            self.send("0", [(112, msg.get_str(112) or "")])
+        elif kind == "x":
+            self.send("y", [(320, msg.get_str(320) or ""), (560, "0"), (146, "1"),
+                            (55, "BTC-PERPETUAL"), (15, "BTC"), (969, "0.5"), (562, "1"),
+                            (231, "10")])  # fmt: skip
+        elif kind == "AN":
+            self.send("AP", [(721, "p1"), (710, msg.get_str(710) or ""), (724, "0"),
+                             (728, "0"), (702, "0")])  # fmt: skip
+        elif kind == "D":
+            self.on_order(msg)
+
+
+def _limit_order(session: DeribitSession, cl: str) -> Order:
+    inst = session.instruments["BTC-PERPETUAL"]
+    return Order(
+        session_id="scripted", exchange="deribit", cl_order_id=cl, venue_client_id=cl,
+        symbol="BTC-PERPETUAL", side=Side.BUY, order_type=OrderType.LIMIT,
+        tif=TimeInForce.GTC, price=inst.price_grid.units("29000"), qty=inst.qty_grid.units("2"),
+        instrument=inst,
+    )  # fmt: skip
+
+
+def _scripted(venue_port: int, listener: Quiet) -> DeribitSession:
+    return DeribitSession(
+        session_id=f"scripted-{uuid.uuid4().hex[:6]}", api_key="k", secret="s",
+        endpoint=parse_endpoint(f"127.0.0.1:{venue_port}"), listener=listener,
+        state_file=False,
+    )  # fmt: skip
+
+
+async def _rejected(listener: Quiet, vid: str, timeout: float = 5.0) -> ExecutionReport:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for report in listener.reports:
+            if report.venue_client_id == vid and report.status == OrderStatus.REJECTED:
+                return report
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{vid} was not rejected: {listener.reports}")
+
+
+def test_reject_and_business_reject_over_the_wire_reject_the_order_with_the_text() -> None:
+    async def scenario() -> None:
+        venue = ScriptedVenue()
+        port = await venue.start()
+        listener = Quiet()
+        session = _scripted(port, listener)
+        await session.start()
+
+        def refuse(msg: FixMessage) -> None:
+            seq = str(msg.seq_num)
+            if msg.get_str(11) == "by-session":
+                text = "Value is incorrect (out of range) for this tag"
+                venue.send("3", [(45, seq), (371, "44"), (372, "D"), (373, "5"), (58, text)])
+            else:
+                venue.send("j", [(45, seq), (372, "D"), (380, "4"),
+                                 (58, "Application not available")])  # fmt: skip
+
+        venue.on_order = refuse
+        await session.insert(_limit_order(session, "by-session"))
+        await session.insert(_limit_order(session, "by-business"))
+        first = await _rejected(listener, "by-session")
+        assert first.message and "Value is incorrect (out of range) for this tag" in first.message
+        assert "tag 44" in first.message
+        second = await _rejected(listener, "by-business")
+        assert second.message and "Application not available" in second.message
+        # Both went over the wire as orders first.
+        sent = [m.get_str(11) for m in venue.received if m.msg_type == "D"]
+        assert sent == ["by-session", "by-business"]
+        await session.stop()
+        await venue.stop()
+
+    asyncio.run(scenario())
+
+
+def test_resend_asked_by_the_venue_gap_fills_session_messages_and_stale_orders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fixsession, "RESEND_MAX_AGE_S", 0.3)
+
+    async def scenario() -> None:
+        venue = ScriptedVenue()
+        port = await venue.start()
+        session = _scripted(port, Quiet())
+        await session.start()
+        await session.insert(_limit_order(session, "stale"))
+        await asyncio.sleep(0.5)  # older than RESEND_MAX_AGE_S now
+        await session.insert(_limit_order(session, "fresh"))
+        fresh = await venue.wait(lambda m: m.get_str(11) == "fresh")
+        mark = len(venue.received)
+        venue.send("2", [(7, "1"), (16, "0")])
+        # Logon, TestRequest, SecurityList and position requests and the stale order are
+        # covered by one gap fill up to the fresh order, which is sent again.
+        fill = await venue.wait(lambda m: m.msg_type == "4", after=mark)
+        assert fill.get(123) == b"Y" and fill.seq_num == 1
+        assert fill.get_int(36) == fresh.seq_num
+        again = await venue.wait(lambda m: m.msg_type == "D", after=mark)
+        assert again.seq_num == fresh.seq_num and again.get_str(11) == "fresh"
+        assert again.get(43) == b"Y" and again.get(122) == fresh.get(52)
+        await asyncio.sleep(0.2)
+        answer = venue.received[mark:]
+        assert [m.msg_type for m in answer] == ["4", "D"], [m.msg_type for m in answer]
+        assert session.fix.resends_answered == 1
+        await session.stop()
+        await venue.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_test_request_from_the_venue_is_answered_with_its_id() -> None:
+    async def scenario() -> None:
+        venue = ScriptedVenue()
+        port = await venue.start()
+        session = _scripted(port, Quiet())
+        await session.start()
+        mark = len(venue.received)
+        venue.send("1", [(112, "venue-probe-7")])
+        beat = await venue.wait(lambda m: m.msg_type == "0", after=mark)
+        assert beat.get_str(112) == "venue-probe-7"
+        assert beat.seq_num == session.fix.next_out - 1  # in sequence, not out of band
+        await session.stop()
+        await venue.stop()
+
+    asyncio.run(scenario())
+
+
+# --------------------------------------------------------------------- raw client
+class RawClient:
+    """A blocking FIX client with sequence numbers chosen by the test."""
+
+    def __init__(self, sim: dict[str, Any], sender: str, account: int = 2) -> None:
+        import socket
+
+        host, port = sim["deribit"]["wsUrl"].rsplit(":", 1)
+        self.account = sim["accounts"][account]
+        self.encoder = FixSession(sender, "DERIBITSERVER")
+        self.sock = socket.create_connection((host, int(port)), timeout=3)
+        self._buf = b""
+
+    def send(self, msg_type: str, seq: int, fields: list[tuple[int, str | int]]) -> None:
+        self.sock.sendall(self.encoder.encode(msg_type, seq, fields))
+
+    def logon(self, seq: int, stamp_ms: int) -> None:
+        raw = f"{stamp_ms}.{base64.b64encode(bytes(32)).decode()}"
+        password = sha256_base64((raw + self.account["secretKey"]).encode())
+        self.send("A", seq, [(98, "0"), (108, "30"), (95, len(raw)), (96, raw),
+                             (553, self.account["apiKey"]), (554, password)])  # fmt: skip
+
+    def read_until(self, predicate: Callable[[FixMessage], bool]) -> FixMessage:
+        """The first message matching; raises TimeoutError if none comes within 3 s."""
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            n = fix_frame_length(self._buf) if self._buf else None
+            if n is not None:
+                msg, self._buf = fix_decode(self._buf[:n]), self._buf[n:]
+                if predicate(msg):
+                    return msg
+                continue
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("the simulator closed the connection")
+            self._buf += data
+        raise TimeoutError("no matching message")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_simulator_asks_for_a_second_gap_after_a_gap_filled_logon(sim: dict[str, Any]) -> None:
+    """The simulator holds back a Logon whose MsgSeqNum is too high and asks for the gap;
+    a gap fill that jumps past the Logon settles it, so a later gap on the same
+    connection is asked for again and the message behind it is processed."""
+    sender = f"gaps-{uuid.uuid4().hex[:6]}"
+    stamp = int(time.time() * 1000)
+    first = RawClient(sim, sender)
+    first.logon(1, stamp)
+    first.read_until(lambda m: m.msg_type == "A")
+    first.send("1", 2, [(112, "in-step")])
+    first.read_until(lambda m: m.msg_type == "0" and m.get_str(112) == "in-step")
+    first.close()
+    deadline = time.monotonic() + 5
+    while _venue_session(sim, sender)["connected"]:
+        assert time.monotonic() < deadline, "the simulator did not see the close"
+        time.sleep(0.02)
+    assert _venue_session(sim, sender)["nextIn"] == 3
+
+    client = RawClient(sim, sender)
+    client.logon(6, stamp + 1)  # 3..5 "lost": the simulator holds the Logon and asks
+    ask = client.read_until(lambda m: m.msg_type == "2")
+    assert ask.get_int(7) == 3
+    client.send("4", 3, [(43, "Y"), (123, "Y"), (36, 7)])  # jumps past the Logon (6)
+    cl = f"gap-{uuid.uuid4().hex[:6]}"
+    client.send("D", 9, [(11, cl), (55, "BTC-PERPETUAL"), (54, "1"), (38, "1"),
+                         (40, "2"), (44, "20000")])  # fmt: skip
+    second = client.read_until(lambda m: m.msg_type == "2")  # 7 and 8 are missing
+    assert second.get_int(7) == 7
+    client.send("4", 7, [(43, "Y"), (123, "Y"), (36, 9)])
+    new = client.read_until(lambda m: m.msg_type == "8" and m.get_str(41) == cl)
+    assert new.get(39) == b"0"
+    assert _venue_session(sim, sender)["nextIn"] == 10
+    client.send("q", 10, [(11, "cleanup"), (530, "1"), (55, "BTC-PERPETUAL")])
+    client.read_until(lambda m: m.msg_type == "r")
+    client.close()

@@ -29,6 +29,9 @@ API (JSON in and out, not signed; quantities are in contracts):
     ``{"fix": "loseInbound", "apiKey": K, "count": N}``: the next N application messages
     from the account's sessions are discarded unread, so the simulator sees a gap and
     asks the client for a resend.
+    ``{"fix": "loseResendReply", "apiKey": K, "count": N}``: the answers to the account's
+    next N ResendRequests are lost whole (nothing is written), so the client must ask
+    again.
     ``{"jsonrpc": "drop"}``: closes every JSON-RPC WebSocket.
     ``{"clear": true}``: disarms the lose faults. ``GET /sim/fault`` lists them.
 ``GET /sim/sessions``
@@ -133,7 +136,7 @@ def build_app(venue: DeribitVenue, acceptor: FixAcceptor, rpc: JsonRpcServer) ->
             return _bad(str(exc))
         if data.get("clear"):
             for state in acceptor.sessions.values():
-                state.lose_in = state.lose_out = 0
+                state.lose_in = state.lose_out = state.lose_resend = 0
             return _json({"cleared": True})
         if data.get("jsonrpc") == "drop":
             return _json({"dropped": rpc.drop_all()})
@@ -143,7 +146,7 @@ def build_app(venue: DeribitVenue, acceptor: FixAcceptor, rpc: JsonRpcServer) ->
             return _bad("unknown apiKey")
         if kind == "drop":
             return _json({"dropped": acceptor.drop(api_key)})
-        if kind in ("loseOutbound", "loseInbound"):
+        if kind in ("loseOutbound", "loseInbound", "loseResendReply"):
             count = data.get("count", 1)
             if not isinstance(count, int) or count < 1:
                 return _bad("count must be a positive integer")
@@ -151,6 +154,8 @@ def build_app(venue: DeribitVenue, acceptor: FixAcceptor, rpc: JsonRpcServer) ->
             for state in states:
                 if kind == "loseOutbound":
                     state.lose_out += count
+                elif kind == "loseResendReply":
+                    state.lose_resend += count
                 else:
                     state.lose_in += count
             return _json({"armed": len(states)})
@@ -159,9 +164,14 @@ def build_app(venue: DeribitVenue, acceptor: FixAcceptor, rpc: JsonRpcServer) ->
     async def faults(request: web.Request) -> web.Response:
         return _json(
             [
-                {"senderCompId": s.sender, "loseOutbound": s.lose_out, "loseInbound": s.lose_in}
+                {
+                    "senderCompId": s.sender,
+                    "loseOutbound": s.lose_out,
+                    "loseInbound": s.lose_in,
+                    "loseResendReply": s.lose_resend,
+                }
                 for s in acceptor.sessions.values()
-                if s.lose_in or s.lose_out
+                if s.lose_in or s.lose_out or s.lose_resend
             ]
         )
 

@@ -93,6 +93,8 @@ class SessionState:
     connection_only: bool = False
     lose_out: int = 0
     lose_in: int = 0
+    lose_resend: int = 0
+    """Answers to the client's next ResendRequests that are lost on the wire (fault)."""
     md_subscriptions: dict[str, set[str]] = field(default_factory=dict)
     """MDReqID -> symbols subscribed to trades."""
 
@@ -139,6 +141,9 @@ class SessionState:
     def resend(self, begin: int, end: int) -> None:
         """Answers a ResendRequest: stored app messages again, gap fills over the rest."""
         assert self.conn is not None
+        if self.lose_resend > 0:
+            self.lose_resend -= 1  # fault: the whole answer is lost on the wire
+            return
         last = self.next_out - 1 if end == 0 else min(end, self.next_out - 1)
         gap_start: int | None = None
         now = utc_timestamp()
@@ -219,7 +224,7 @@ class FixAcceptor:
         for state in self.sessions.values():
             state.next_in = state.next_out = 1
             state.store.clear()
-            state.lose_in = state.lose_out = 0
+            state.lose_in = state.lose_out = state.lose_resend = 0
 
     def describe(self) -> list[dict[str, Any]]:
         return [
@@ -370,8 +375,17 @@ class FixConnection(asyncio.Protocol):
             self.state.next_in += 1
             if queued.msg_type not in ("2", "A"):
                 self._handle(queued)
-        if self.state is not None and not self.queue:
-            self.resend_pending = 0
+        if self.state is not None:
+            # A gap fill may jump past numbers we hold (the client's Logon, or an order
+            # it judged too old to resend): those numbers are settled, drop them, or the
+            # next gap on this connection is never asked for.
+            stale = [seq for seq in self.queue if seq < self.state.next_in]
+            for seq in stale:
+                skipped = self.queue.pop(seq)
+                if skipped.msg_type not in ("2", "A"):
+                    log.info("message %d (%s) skipped by a gap fill", seq, skipped.msg_type)
+            if not self.queue:
+                self.resend_pending = 0
 
     def _handle(self, msg: Message) -> None:
         state = self.state
