@@ -61,6 +61,25 @@ def test_lost_venue_report_is_recovered_by_resend_request(faulty: DeribitMarket)
     ws.close()
 
 
+def test_lost_answer_to_a_resend_request_is_asked_for_again(faulty: DeribitMarket):
+    ws = faulty.stream()
+    key = faulty.account["apiKey"]
+    faulty.fault(fix="loseOutbound", apiKey=key, count=1)
+    faulty.fault(fix="loseResendReply", apiKey=key, count=1)
+    first, second = faulty.cl(), faulty.cl()
+    price = faulty.resting_buy()
+    faulty.send(clOrderId=first, transactionType="insert", side="buy", price=price, qty=1)
+    time.sleep(0.2)
+    # The second report shows the gap; the answer to ems's ResendRequest is lost too.
+    faulty.send(clOrderId=second, transactionType="insert", side="buy", price=price, qty=1)
+    asked = time.monotonic()
+    ws.wait(_status(first, "new"), timeout=10)
+    ws.wait(_status(second, "new"), timeout=5)
+    assert time.monotonic() - asked >= 1.0  # recovered by asking again, not by the first ask
+    assert faulty.admin("GET", "/sim/fault") == []  # the lost answer was used up
+    ws.close()
+
+
 def test_lost_order_is_resent_when_the_venue_asks(faulty: DeribitMarket):
     ws = faulty.stream()
     faulty.fault(fix="loseInbound", apiKey=faulty.account["apiKey"], count=1)

@@ -10,8 +10,10 @@ Encoding and decoding go through the core (`ems._core.FixSession`, `fix_decode`,
   session, see `SeqFile`). A Logon never asks for a reset.
 * Inbound: a number too high means messages were lost: we send ResendRequest (2) and
   hold later messages until the gap is filled, then process everything in order,
-  exactly once. Too low without PossDupFlag is fatal (Logout), except in the venue's
-  Logon reply, where it means the venue reset its side; we follow it and say so.
+  exactly once. If the answer is lost too (nothing comes in to close the gap for
+  `RESEND_RETRY_S`), we ask again, `RESEND_ATTEMPTS` times in all, then reconnect.
+  Too low without PossDupFlag is fatal (Logout), except in the venue's Logon reply,
+  where it means the venue reset its side; we follow it and say so.
 * Outbound: ResendRequests are answered with the stored application messages
   (PossDupFlag=Y, OrigSendingTime) while younger than `RESEND_MAX_AGE_S`, and with
   SequenceReset-GapFill over session messages and older ones (stale orders must not
@@ -61,6 +63,11 @@ log = logging.getLogger("ems.deribit.fix")
 
 BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 RESEND_MAX_AGE_S = 10.0
+RESEND_RETRY_S = 2.0
+"""A ResendRequest with no progress (nothing filled in) for this long is sent again..."""
+RESEND_ATTEMPTS = 4
+"""...this many times in all; then the connection is dropped and the reconnect's Logon
+starts the recovery afresh."""
 STORE_MAX = 20_000
 SESSION_TYPES = frozenset({"0", "1", "2", "3", "4", "5", "A"})
 HEADER_TAGS = frozenset({8, 9, 35, 49, 56, 34, 52, 43, 97, 122})
@@ -247,6 +254,9 @@ class FixInitiator:
         self._store: OrderedDict[int, _Sent] = OrderedDict()
         self._queue: dict[int, FixMessage] = {}
         self._resend_asked = False
+        self._resend_at = 0.0
+        self._resend_from = 0
+        self._resend_attempts = 0
         self._conn: _Conn | None = None
         self.ready = False
         self.logged_on = False
@@ -495,6 +505,9 @@ class FixInitiator:
 
     def _ask_resend(self, begin: int) -> None:
         self._resend_asked = True
+        self._resend_at = time.monotonic()
+        self._resend_from = begin
+        self._resend_attempts = 1
         self.resends_asked += 1
         log.info("%s: gap from MsgSeqNum %d; asking for a resend", self.name, begin)
         with contextlib.suppress(NotReady):
@@ -654,6 +667,8 @@ class FixInitiator:
         now = time.monotonic()
         hb = self.heartbeat_s
         try:
+            if self._resend_asked and not self._resend_retry(conn, now):
+                return
             if self._test_sent_at and now - self._test_sent_at > hb:
                 log.warning("%s: no answer to TestRequest in %ss; reconnecting", self.name, hb)
                 conn.abort()
@@ -667,6 +682,32 @@ class FixInitiator:
         except NotReady:
             return
         self._schedule()
+
+    def _resend_retry(self, conn: _Conn, now: float) -> bool:
+        """Asks again for a gap whose answer has not come (False: gave up, reconnecting)."""
+        if self.next_in > self._resend_from:
+            # Part of the gap came in: the venue is answering; the clock starts again.
+            self._resend_from = self.next_in
+            self._resend_at = now
+            self._resend_attempts = 1
+            return True
+        if now - self._resend_at < RESEND_RETRY_S:
+            return True
+        if self._resend_attempts >= RESEND_ATTEMPTS:
+            log.warning(
+                "%s: %d ResendRequests from MsgSeqNum %d unanswered; reconnecting",
+                self.name,
+                self._resend_attempts,
+                self.next_in,
+            )
+            conn.abort()
+            return False
+        self._resend_attempts += 1
+        self._resend_at = now
+        self.resends_asked += 1
+        log.info("%s: ResendRequest from %d unanswered; asking again", self.name, self.next_in)
+        self._send_session("2", [(7, self.next_in), (16, 0)])
+        return True
 
     def _close_soon(self) -> None:
         conn = self._conn
