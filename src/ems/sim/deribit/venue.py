@@ -457,7 +457,9 @@ class DeribitVenue:
     def replace(self, order: Order, qty_text: str | None, price_text: str | None) -> None:
         """OrderCancelReplaceRequest: new price and/or quantity (Deribit edits in place).
 
-        A quantity cut at the same price keeps the queue place; anything else requeues."""
+        A quantity cut at the same price keeps the queue place; anything else requeues.
+        The change is reported with ExecType I (order status): protocols.md D.2 lists 5
+        (replaced) for drop copy only."""
         spec = self.specs[order.symbol]
         qty = _decimal(qty_text, "OrderQty") if qty_text else order.qty
         if qty <= ZERO or qty % spec.min_qty:
@@ -484,13 +486,13 @@ class DeribitVenue:
             order.qty = qty
             order.changes += 1
             order.updated = now_ms()
-            self.emit(order, self.report(order, "5", "edit"))
+            self.emit(order, self.report(order, "I", "edit"))
             return
         book.remove(order.order_id)
         order.qty, order.price = qty, price
         order.changes += 1
         order.updated = now_ms()
-        self.emit(order, self.report(order, "5", "edit"))
+        self.emit(order, self.report(order, "I", "edit"))
         fills = book.match(order.side, new_leaves, price)
         self._settle(spec, order, fills)
         if order.is_open and order.leaves > ZERO:

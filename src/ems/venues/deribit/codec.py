@@ -92,12 +92,19 @@ def execution_report(msg: FixMessage) -> ExecutionReport:
         text,
         when,
         avg_px,
-    ) = msg.get_many([37, 41, 39, 150, 55, 54, 38, 44, 14, 31, 32, 880, 851, 59, 40, 58, 60, 6])
+        change_id,
+    ) = msg.get_many(
+        [37, 41, 39, 150, 55, 54, 38, 44, 14, 31, 32, 880, 851, 59, 40, 58, 60, 6, 527]
+    )
     state = STATUS.get(status or b"", OrderStatus.NEW)
     if state == OrderStatus.CANCELLED and (tif in _IMMEDIATE or ord_type == b"1"):
         # An ioc/fok/market remainder is ended by the venue, not by a cancel request.
         state = OrderStatus.EXPIRED
     fill = exec_type == b"F"
+    if fill and not trade_id:
+        # TrdMatchID (880) is not in Deribit's report excerpt; SecondaryExecID (527), the
+        # id of the order change, is, and names the fill as uniquely for this order.
+        trade_id = change_id
     if not fill and exec_type == b"I" and avg_px and avg_px != b"0":
         # A status report: fills found this way are priced at the average.
         last_px = avg_px
@@ -118,7 +125,7 @@ def execution_report(msg: FixMessage) -> ExecutionReport:
         side=SIDE.get(side or b""),
         order_type=OrderType.MARKET if ord_type == b"1" else OrderType.LIMIT,
         tif=TIF.get(tif or b""),
-        amended=exec_type == b"5",
+        amended=exec_type == b"5",  # drop copy; the order session's I is matched by the session
     )
 
 

@@ -8,7 +8,13 @@ when the venue has answered (`cancel`, `amend`, `cancel_all`, `query`).
 
 Quantities are Deribit contracts (BTC-PERPETUAL: 1 contract = 10 USD). Positions are
 the venue's PositionReport (AP) at logon and after every reconnect, moved by each fill
-reported after it; FIX delivers every report once and in order, so the sum is exact.
+(ExecType F, LastQty 32) reported after it; FIX delivers every report once and in
+order, so the sum is exact, with or without a trade id on the fill.
+
+An update is settled by the venue's answer to it: OrderCancelReject (9), or the first
+ExecutionReport for the order that is not a fill and shows the requested price and
+quantity. Deribit's order-entry session reports a change with ExecType I (order
+status); 5 (replaced) is listed for drop copy only, and is taken as well.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import itertools
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from ems._core import BUY, SELL, FixMessage, Trade
@@ -103,6 +110,8 @@ class DeribitSession(VenueSession):
         self._feeds = itertools.count(1)
         self._cancels: dict[str, asyncio.Future[None]] = {}
         self._amends: dict[str, asyncio.Future[None]] = {}
+        self._amend_to: dict[str, tuple[Decimal, Decimal]] = {}
+        """Price and quantity each pending update asked for."""
         self._requests: dict[str, asyncio.Future[Any]] = {}
         self._queries: dict[str, tuple[asyncio.Future[list[FixMessage]], list[FixMessage]]] = {}
         self._by_exch_id: dict[str, str] = {}
@@ -161,7 +170,7 @@ class DeribitSession(VenueSession):
         elif kind == "F":
             self._settle(self._cancels, key, exc)
         elif kind == "G":
-            self._settle(self._amends, key, exc)
+            self._settle_amend(key, exc)
         elif kind == "AF":
             entry = self._queries.pop(key, None)
             if entry is not None and not entry[0].done():
@@ -187,17 +196,23 @@ class DeribitSession(VenueSession):
         vid = report.venue_client_id
         if report.exch_order_id and vid:
             self._by_exch_id[report.exch_order_id] = vid
-        if report.last_qty and report.trade_id and report.side is not None:
+        if report.last_qty and report.side is not None:
+            # codec sets LastQty on fills (ExecType F) only.
             delta = float(report.last_qty)
             self._move_position(report.symbol, delta if report.side == Side.BUY else -delta)
+        settles_amend = report.amended or (
+            vid in self._amends and report.last_qty is None and self._shows_amend(vid, report)
+        )
+        if settles_amend and not report.amended:
+            report.amended = True  # so the engine takes the new price and quantity
         self._listener.on_report(report)
         if report.status in _ENDED:
             # Cancelled (by us or the venue): a pending cancel is answered. A fill that
             # ends the order does not answer it: the venue still refuses the cancel (9).
             self._settle(self._cancels, vid, None)
-            self._settle(self._amends, vid, None)
-        elif report.amended:
-            self._settle(self._amends, vid, None)
+            self._settle_amend(vid, None)
+        elif settles_amend:
+            self._settle_amend(vid, None)
         if (
             report.status in _FINAL
             and vid not in self._cancels
@@ -231,7 +246,10 @@ class DeribitSession(VenueSession):
         pending = self._amends if msg.get(434) == b"2" else self._cancels
         if vid not in pending:
             pending = self._amends if vid in self._amends else self._cancels
-        self._settle(pending, vid, exc)
+        if pending is self._amends:
+            self._settle_amend(vid, exc)
+        else:
+            self._settle(pending, vid, exc)
         if orig and vid not in self._cancels and vid not in self._amends:
             self._by_exch_id.pop(orig, None)
 
@@ -242,6 +260,23 @@ class DeribitSession(VenueSession):
         if not future.done():
             future.set_result(msg)
         return True
+
+    def _shows_amend(self, vid: str, report: ExecutionReport) -> bool:
+        """The report shows the price and quantity the pending update asked for."""
+        price, qty = self._amend_to.get(vid, (None, None))
+        try:
+            return (
+                report.price is not None
+                and report.qty is not None
+                and Decimal(report.price) == price
+                and Decimal(report.qty) == qty
+            )
+        except InvalidOperation:
+            return False
+
+    def _settle_amend(self, vid: str, exc: Exception | None) -> None:
+        self._amend_to.pop(vid, None)
+        self._settle(self._amends, vid, exc)
 
     @staticmethod
     def _settle(pending: dict[str, asyncio.Future[None]], key: str, exc: Exception | None) -> None:
@@ -259,6 +294,7 @@ class DeribitSession(VenueSession):
                 if not future.done():
                     future.set_exception(exc)
             pending.clear()
+        self._amend_to.clear()
         for future, _ in self._queries.values():
             if not future.done():
                 future.set_exception(exc)
@@ -354,11 +390,12 @@ class DeribitSession(VenueSession):
         vid = order.venue_client_id
         inst = order.instrument
         fields = self._target(order)
+        qty_text, price_text = inst.qty_grid.format(qty), inst.price_grid.format(price)
         fields += [
             (54, "1" if order.side == Side.BUY else "2"),
-            (38, inst.qty_grid.format(qty)),
+            (38, qty_text),
             (40, "2"),
-            (44, inst.price_grid.format(price)),
+            (44, price_text),
         ]
         if order.order_type == OrderType.POSTONLY:
             fields.append((18, "6A"))
@@ -368,7 +405,11 @@ class DeribitSession(VenueSession):
         except NotReady as exc:
             raise VenueError(f"not sent: {exc}") from None
         self._amends[vid] = future
-        await self._wait(future, vid, self._amends)
+        self._amend_to[vid] = (Decimal(price_text), Decimal(qty_text))
+        try:
+            await self._wait(future, vid, self._amends)
+        finally:
+            self._amend_to.pop(vid, None)
         return None
 
     async def cancel_all(self, symbol: str, orders: list[Order], whole_symbol: bool) -> int:
