@@ -6,11 +6,19 @@ from __future__ import annotations
 class ApiError(Exception):
     """A request that ems refuses; becomes HTTP `status` with `{"error", "field"}`."""
 
-    def __init__(self, message: str, field: str | None = None, status: int = 400) -> None:
+    def __init__(
+        self,
+        message: str,
+        field: str | None = None,
+        status: int = 400,
+        reason: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
+        self.reason = reason or _default_reason(field, status)
+        """A short fixed label for the rejects metric (`off_tick`, `unknown_session_id`...)."""
 
     def body(self) -> dict[str, object]:
         """The JSON body sent to the client."""
@@ -18,6 +26,13 @@ class ApiError(Exception):
         if self.field is not None:
             out["field"] = self.field
         return out
+
+
+def _default_reason(field: str | None, status: int) -> str:
+    """`invalid_<field>`, or `unknown_<field>` for a 404, in snake case."""
+    name = "".join(f"_{c.lower()}" if c.isupper() else c for c in field or "request")
+    name = name.replace(".", "_")
+    return f"{'unknown' if status == 404 else 'invalid'}_{name}"
 
 
 class VenueError(Exception):

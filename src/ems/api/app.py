@@ -142,9 +142,20 @@ async def set_log_level(request: web.Request) -> web.Response:
 
 async def send_order(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
-    req = parse.send_order(await _body(request))
-    session = engine.session(req.session_id)
-    return _json(session.send(req))
+    data: dict[str, Any] = {}
+    try:
+        data = await _body(request)
+        req = parse.send_order(data)
+        return _json(engine.session(req.session_id).send(req))
+    except ApiError as exc:
+        _count_refusal(engine, data.get("sessionId"), exc)
+        raise
+
+
+def _count_refusal(engine: Engine, session_id: object, exc: ApiError) -> None:
+    """Counts a sendOrder ems refused itself (a REST 4xx or a rejected stream frame)."""
+    session = engine.sessions.get(session_id) if isinstance(session_id, str) else None
+    engine.metrics.reject(session.exchange if session else "unknown", exc.reason)
 
 
 async def refresh(request: web.Request) -> web.Response:
@@ -278,7 +289,9 @@ def _on_client_message(engine: Engine, client: _Client, raw: bytes, positions: b
         if positions or "transactionType" not in raw.decode(errors="replace"):
             client.push(orjson.dumps(exc.body()))
             return
-        client.push(orjson.dumps(_rejected_frame(raw, exc)))
+        frame = _rejected_frame(raw, exc)
+        _count_refusal(engine, frame.get("sessionId"), exc)
+        client.push(orjson.dumps(frame))
 
 
 def _rejected_frame(raw: bytes, exc: ApiError) -> dict[str, object]:

@@ -187,7 +187,9 @@ class OrderSession:
             units = inst.price_grid.units(price)
         except OffGridError:
             raise ApiError(
-                f"price {price} is not a multiple of tick size {inst.price_grid.step}", "price"
+                f"price {price} is not a multiple of tick size {inst.price_grid.step}",
+                "price",
+                reason="off_tick",
             ) from None
         except ValueError as exc:
             raise ApiError(f"price {price} is not a valid number: {exc}", "price") from None
@@ -195,10 +197,14 @@ class OrderSession:
             raise ApiError("price must be positive", "price")
         if inst.min_price and units < inst.min_price:
             floor = inst.price_grid.format(inst.min_price)
-            raise ApiError(f"price {price} is below the minimum {floor}", "price")
+            raise ApiError(
+                f"price {price} is below the minimum {floor}", "price", reason="price_below_min"
+            )
         if inst.max_price and units > inst.max_price:
             cap = inst.price_grid.format(inst.max_price)
-            raise ApiError(f"price {price} is above the maximum {cap}", "price")
+            raise ApiError(
+                f"price {price} is above the maximum {cap}", "price", reason="price_above_max"
+            )
         return units
 
     def _qty_units(self, inst: Instrument, qty: float | None, market: bool) -> int:
@@ -208,7 +214,9 @@ class OrderSession:
             units = inst.qty_grid.units(qty)
         except OffGridError:
             raise ApiError(
-                f"qty {qty} is not a multiple of step size {inst.qty_grid.step}", "qty"
+                f"qty {qty} is not a multiple of step size {inst.qty_grid.step}",
+                "qty",
+                reason="qty_step",
             ) from None
         except ValueError as exc:
             raise ApiError(f"qty {qty} is not a valid number: {exc}", "qty") from None
@@ -217,9 +225,17 @@ class OrderSession:
         if units <= 0:
             raise ApiError("qty must be positive", "qty")
         if lo and units < lo:
-            raise ApiError(f"qty {qty} is below the minimum {inst.qty_grid.format(lo)}", "qty")
+            raise ApiError(
+                f"qty {qty} is below the minimum {inst.qty_grid.format(lo)}",
+                "qty",
+                reason="qty_below_min",
+            )
         if hi and units > hi:
-            raise ApiError(f"qty {qty} is above the maximum {inst.qty_grid.format(hi)}", "qty")
+            raise ApiError(
+                f"qty {qty} is above the maximum {inst.qty_grid.format(hi)}",
+                "qty",
+                reason="qty_above_max",
+            )
         return units
 
     def _check_notional(self, inst: Instrument, price: int, qty: int) -> None:
@@ -231,7 +247,9 @@ class OrderSession:
         # A relative tolerance keeps 5.0 == 5.0 when the product is computed in binary.
         if notional < inst.min_notional * (1 - 1e-12):
             raise ApiError(
-                f"notional {notional:.8g} is below the minimum {inst.min_notional:g}", "qty"
+                f"notional {notional:.8g} is below the minimum {inst.min_notional:g}",
+                "qty",
+                reason="min_notional",
             )
 
     def check(self, req: SendOrder) -> None:
@@ -248,7 +266,12 @@ class OrderSession:
         if not cl:
             raise ApiError("clOrderId is required", "clOrderId")
         if cl in self.orders:
-            raise ApiError(f"clOrderId {cl!r} is already used in this session", "clOrderId", 409)
+            raise ApiError(
+                f"clOrderId {cl!r} is already used in this session",
+                "clOrderId",
+                409,
+                reason="duplicate_cl_order_id",
+            )
         inst = self._instrument(req.symbol)
         caps = self.venue.capabilities
         if req.side is None:
@@ -256,7 +279,9 @@ class OrderSession:
         order_type = req.order_type or OrderType.LIMIT
         if order_type not in caps.order_types:
             raise ApiError(
-                f"orderType {order_type} is not supported on {self.exchange}", "orderType"
+                f"orderType {order_type} is not supported on {self.exchange}",
+                "orderType",
+                reason="unsupported_order_type",
             )
         market = order_type == OrderType.MARKET
         if market:
@@ -270,7 +295,9 @@ class OrderSession:
             allowed = caps.tifs
         if tif not in allowed:
             raise ApiError(
-                f"tif {tif} is not supported for {order_type} orders on {self.exchange}", "tif"
+                f"tif {tif} is not supported for {order_type} orders on {self.exchange}",
+                "tif",
+                reason="unsupported_tif",
             )
         price = 0 if market else self._price_units(inst, req.price)
         qty = self._qty_units(inst, req.qty, market)
@@ -429,7 +456,10 @@ class OrderSession:
             raise ApiError(f"unknown clOrderId {cl!r} in this session", "clOrderId", 404)
         if not order.working:
             raise ApiError(
-                f"order {cl!r} is {order.status} and can no longer change", "clOrderId", 409
+                f"order {cl!r} is {order.status} and can no longer change",
+                "clOrderId",
+                409,
+                reason="order_final",
             )
         if req.symbol and req.symbol != order.symbol:
             raise ApiError(f"order {cl!r} is on {order.symbol}, not {req.symbol}", "symbol")
@@ -776,7 +806,7 @@ class OrderSession:
 
     def publish_rejection(self, req: SendOrder, exc: ApiError) -> None:
         """Tells subscribers that a request sent on their behalf (by a trigger) was refused."""
-        self.metrics.reject(self.exchange, exc.field or "request")
+        self.metrics.reject(self.exchange, exc.reason)
         now = now_ns()
         frame = {
             "exchOrderId": None,
