@@ -31,7 +31,31 @@ from typing import Any
 import quickfix as fix
 
 LOCK = threading.Lock()
-TAGS = (11, 37, 41, 55, 54, 38, 44, 40, 59, 18, 39, 150, 14, 58, 320, 710, 533, 9001)
+TAGS = (
+    11,
+    37,
+    41,
+    55,
+    54,
+    38,
+    44,
+    40,
+    59,
+    18,
+    39,
+    150,
+    14,
+    151,
+    6,
+    31,
+    32,
+    527,
+    58,
+    320,
+    710,
+    533,
+    9001,
+)
 
 
 def emit(event: dict[str, Any]) -> None:

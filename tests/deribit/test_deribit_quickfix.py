@@ -3,7 +3,8 @@
 1. ems's initiator (the real `DeribitSession`) logs on to a QuickFIX acceptor that checks
    Deribit's Logon authentication with hashlib and plays a tiny venue (security list,
    positions, NewOrderSingle -> ExecutionReport, OrderCancelRequest -> cancelled).
-2. A QuickFIX initiator logs on to `ems sim`'s FIX acceptor and trades.
+2. A QuickFIX initiator logs on to `ems sim`'s FIX acceptor, rests, cancels, takes the
+   best ask (a fill report checked field by field) and mass-cancels.
 
 Sequence gaps are made on purpose in both directions on both pairs; the sessions must
 recover through ResendRequest, SequenceReset-GapFill and PossDup resends. QuickFIX runs
@@ -22,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +250,7 @@ def test_quickfix_initiator_trades_on_ems_sim_and_recovers_gaps(
     host, port = sim["deribit"]["wsUrl"].rsplit(":", 1)
     admin = sim["deribit"]["restUrl"]
     sender = f"qf-{uuid.uuid4().hex[:8]}"
+    account_key = account["apiKey"]
     peer = QuickFixPeer(
         ["initiator", host, port, sender, account["apiKey"], account["secretKey"], str(tmp_path)]
     )
@@ -267,6 +270,26 @@ def test_quickfix_initiator_trades_on_ems_sim_and_recovers_gaps(
         assert new["fields"]["11"] != "qf-1"  # Deribit's own id in 11, ours in 41
         peer.send("F", t41=new["fields"]["37"], t55="BTC-PERPETUAL")
         peer.wait(_app("8", t41="qf-1", t39="4"))
+
+        # An aggressive IOC buy takes the best ask: one fill report (9015=Y) with the
+        # trade's price and size, and the order done.
+        def contracts() -> Decimal:
+            account = requests.get(
+                f"{admin}/sim/account", params={"apiKey": account_key}, timeout=5
+            ).json()
+            mine = [p for p in account["positions"] if p["instrument_name"] == "BTC-PERPETUAL"]
+            return Decimal(mine[0]["contracts"]) if mine else Decimal(0)
+
+        before = contracts()
+        ask = requests.get(f"{admin}/sim/book", params={"symbol": "BTC-PERPETUAL"},
+                           timeout=5).json()["bestAsk"]  # fmt: skip
+        peer.send("D", t11="qf-take", t55="BTC-PERPETUAL", t54="1", t38="2", t40="2", t44=ask,
+                  t59="3")  # fmt: skip
+        fill = peer.wait(_app("8", t41="qf-take", t150="F"))["fields"]
+        assert Decimal(fill["31"]) == Decimal(ask) and fill["32"] == "2"
+        assert fill["14"] == "2" and fill["151"] == "0" and fill["39"] == "2"
+        assert Decimal(fill["6"]) == Decimal(ask) and fill["54"] == "1"
+        assert contracts() == before + 2
 
         # The venue loses one of its reports: QuickFIX sees the gap and asks for it.
         fault(fix="loseOutbound", count=1)
