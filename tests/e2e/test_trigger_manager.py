@@ -109,40 +109,132 @@ def test_down_trigger_fires_on_sell_aggressor_at_or_below(tm: Market):
     ws.close()
 
 
-def test_a_crossing_trade_fires_every_level_it_reaches_in_price_order(tm: Market):
-    ws = tm.stream()
-    levels = [_level(tm, 5), _level(tm, 6), _level(tm, 7)]
-    ids = []
-    for i, level in enumerate(levels):
-        cl = tm.cl()
-        ids.append(cl)
-        assert _set(tm, f"x-{i}", level, "up", [_far_buy(tm, cl)])[0] == 200
-    beyond = _level(tm, 8)
-    assert _set(tm, "x-beyond", beyond, "up", [_far_buy(tm, tm.cl())])[0] == 200
-    tm.trade("buy", levels[-1], tm.qty * 20)  # one print that reaches the three levels
+def _sent_in_order(ws: Any, ids: list[str]) -> list[dict[str, Any]]:
+    """The pendingnew frames of `ids`, after checking they reached the stream in that order."""
     frames = [
         ws.wait(lambda f, c=c: f.get("clOrderId") == c and f["orderStatus"] == "pendingnew")
         for c in ids
     ]
-    assert [f["triggerId"] for f in frames] == ["x-0", "x-1", "x-2"]
-    assert frames[0]["sendTime"] <= frames[1]["sendTime"] <= frames[2]["sendTime"]
-    tm.api.post("/clearTrigger", {"symbol": tm.symbol, "exchange": tm.exchange, "id": "x-beyond"})
+    where = [ws.frames.index(f) for f in frames]
+    assert where == sorted(where), f"sent out of order: {list(zip(ids, where, strict=True))}"
+    return frames
+
+
+@pytest.mark.parametrize(("direction", "side", "step"), [("up", "buy", 1), ("down", "sell", -1)])
+def test_a_crossing_trade_fires_every_level_it_reaches_in_price_order(
+    tm: Market, direction: str, side: str, step: int
+):
+    """Levels are set out of order; one print through three of them fires those three,
+    nearest the market first, and not the level beyond the print."""
+    ws = tm.stream()
+    offsets = [6 * step, 5 * step, 7 * step]  # set in a different order than they fire
+    ids: dict[int, str] = {}
+    for offset in offsets:
+        ids[offset] = tm.cl()
+        trigger = f"x{direction}{abs(offset)}"
+        assert (
+            _set(tm, trigger, _level(tm, offset), direction, [_far_buy(tm, ids[offset])])[0] == 200
+        )
+    beyond = tm.cl()
+    assert (
+        _set(tm, f"x{direction}-beyond", _level(tm, 8 * step), direction, [_far_buy(tm, beyond)])[0]
+        == 200
+    )
+    tm.trade(side, _level(tm, 7 * step), tm.qty * 20)  # one print that reaches three levels
+    nearest_first = sorted(offsets, key=abs)
+    frames = _sent_in_order(ws, [ids[o] for o in nearest_first])
+    assert [f["triggerId"] for f in frames] == [f"x{direction}{abs(o)}" for o in nearest_first]
+    _no_frame(ws, lambda f: f.get("clOrderId") == beyond, 0.3)
+    code, _ = tm.api.post(
+        "/clearTrigger",
+        {"symbol": tm.symbol, "exchange": tm.exchange, "id": f"x{direction}-beyond"},
+    )
+    assert code == 200  # still set: the print did not reach it
     ws.close()
 
 
 def test_trigger_orders_may_trade_other_symbols_and_sessions(tm: Market, api: Api, sim):
+    """One trigger, three orders: its own symbol, another symbol of the same session, and
+    another session of the same exchange; all go out, in the order given."""
     other = start_session(api, sim, tm.exchange, f"tm2-{uuid.uuid4().hex[:8]}")
-    ws = other.stream()
-    cl = other.cl()
-    body = other.order(
-        clOrderId=cl, transactionType="insert", side="buy", symbol="ETHUSDT", price=1000.0, qty=0.1
-    )
+    ws, other_ws = tm.stream(), other.stream()
+    own, eth, elsewhere = tm.cl(), tm.cl(), other.cl()
+    orders = [
+        _far_buy(tm, own),
+        tm.order(
+            clOrderId=eth,
+            transactionType="insert",
+            side="buy",
+            symbol="ETHUSDT",
+            price=1000.0,
+            qty=0.1,
+        ),
+        other.order(
+            clOrderId=elsewhere,
+            transactionType="insert",
+            side="buy",
+            symbol="ETHUSDT",
+            price=1000.0,
+            qty=0.1,
+        ),
+    ]
     level = _level(tm, 3)
-    assert _set(tm, "multi", level, "up", [body])[0] == 200
+    assert _set(tm, "multi", level, "up", orders)[0] == 200
     tm.trade("buy", level, tm.qty)
-    new = ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "new")
-    assert new["symbol"] == "ETHUSDT" and new["triggerId"] == "multi"
+    mine = _sent_in_order(ws, [own, eth])
+    theirs = other_ws.wait(lambda f: f.get("clOrderId") == elsewhere and f["orderStatus"] == "new")
+    assert [f["symbol"] for f in mine] == [tm.symbol, "ETHUSDT"]
+    assert theirs["symbol"] == "ETHUSDT"
+    assert {f["triggerId"] for f in [*mine, theirs]} == {"multi"}
+    assert mine[1]["sendTime"] <= theirs["sendTime"]
+    tm.send(transactionType="pull", symbol="ETHUSDT")
     other.send(transactionType="pull", symbol="ETHUSDT")
+    assert_matches_venue(other)
+    ws.close()
+    other_ws.close()
+
+
+def test_stopping_racing_trades_sends_nothing_after_the_acknowledgement(tm: Market):
+    """Each round starts the manager, sets a trigger, maybe prints its level, and stops the
+    manager; an order sent for a trigger must have left before the stop was acknowledged,
+    and a restarted manager starts empty."""
+    ws = tm.stream()
+    level = _level(tm, 2)
+    where = {"symbol": tm.symbol, "exchange": tm.exchange, "sessionId": tm.session_id}
+    for i in range(8):
+        if i:
+            assert tm.api.post("/startTriggerManager", where)[0] == 200
+        cl = tm.cl()
+        assert _set(tm, f"stop-{i}", level, "up", [_far_buy(tm, cl)])[0] == 200
+        if i % 2:
+            tm.trade("buy", level, tm.qty)
+        code, body = tm.api.post("/stopTriggerManager", where)
+        acked = time.time_ns()
+        assert code == 200 and body["cleared"] in (0, 1), body
+        tm.trade("buy", level, tm.qty)
+        if body["cleared"] == 1:  # stopped before the print reached it: never sent
+            _no_frame(ws, lambda f, c=cl: f.get("clOrderId") == c, 0.25)
+        else:
+            frame = ws.wait(lambda f, c=cl: f.get("clOrderId") == c)
+            assert frame["sendTime"] <= acked
+    code, body = _set(tm, "late", level, "up", [_far_buy(tm, tm.cl())])
+    assert code == 404 and body["field"] == "symbol", body
+    # The fixture stops the manager again; give it one to stop.
+    assert tm.api.post("/startTriggerManager", where)[0] == 200
+    ws.close()
+
+
+def test_clear_all_empties_every_manager(tm: Market):
+    ws = tm.stream()
+    level = _level(tm, 9)
+    cl = tm.cl()
+    assert _set(tm, "all-1", level, "up", [_far_buy(tm, cl)])[0] == 200
+    assert _set(tm, "all-2", _level(tm, -9), "down", [_far_buy(tm, tm.cl())])[0] == 200
+    code, body = tm.api.post("/clearTriggers", {"clearAll": True})
+    assert code == 200 and body["cleared"] >= 2
+    tm.trade("buy", level, tm.qty)
+    _no_frame(ws, lambda f: f.get("clOrderId") == cl, 0.4)
+    ws.close()
 
 
 def test_cleared_triggers_never_fire(tm: Market):
@@ -265,3 +357,11 @@ def test_duplicate_trigger_id_and_manager_are_refused(tm: Market):
         "/startTriggerManager", {"symbol": tm.symbol, "exchange": "okx", "sessionId": tm.session_id}
     )
     assert code == 400 and body["field"] == "exchange"
+
+
+def test_a_manager_needs_a_running_session(tm: Market):
+    code, body = tm.api.post(
+        "/startTriggerManager",
+        {"symbol": tm.symbol, "exchange": tm.exchange, "sessionId": "no-such-session"},
+    )
+    assert code == 404 and body["field"] == "sessionId", body
