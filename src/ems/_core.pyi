@@ -7,20 +7,59 @@ the grid raise OffGridError.
 """
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Self, final
+
+# The names `from ems._core import *` brings (the runtime module's __all__).
+__all__ = [
+    "APPLIED",
+    "ASK",
+    "BID",
+    "BUFFERED",
+    "BUY",
+    "DOWN",
+    "OKX_BATCH_CANCEL_MAX",
+    "RESYNC",
+    "SELL",
+    "STALE",
+    "UP",
+    "ArmedOrder",
+    "DecodeError",
+    "FixMessage",
+    "FixSession",
+    "Grid",
+    "HmacSha256",
+    "OffGridError",
+    "OkxBatchCancel",
+    "OrderBook",
+    "OrderUpdate",
+    "RiskGate",
+    "Trade",
+    "TradeScanner",
+    "TriggerIndex",
+    "binance_order_update",
+    "bybit_order_updates",
+    "fix_decode",
+    "fix_frame_length",
+    "okx_order_updates",
+    "sha256_base64",
+]
 
 class OffGridError(ValueError):
-    """A value that is not a whole number of grid steps."""
+    """A value that is not a whole number of grid steps. Raised while scanning bytes, it
+    has `offset`, the value's position; raised by Grid on a Python value, it has none."""
+
+    offset: int
 
 class DecodeError(ValueError):
     """Bytes that could not be decoded; `offset` is the offending byte's position."""
 
     offset: int
 
+@final
 class Grid:
     """A venue price tick or quantity step; values are integer counts of the step."""
 
-    def __init__(self, step: str) -> None: ...
+    def __new__(cls, step: str) -> Self: ...
     @property
     def step(self) -> str: ...
     @property
@@ -30,10 +69,11 @@ class Grid:
     def format(self, units: int) -> str: ...
     def value(self, units: int) -> float: ...
 
+@final
 class HmacSha256:
     """HMAC-SHA256 with the key schedule computed once."""
 
-    def __init__(self, secret: bytes) -> None: ...
+    def __new__(cls, secret: bytes) -> Self: ...
     def hex(self, payload: bytes) -> str: ...
     def base64(self, payload: bytes) -> str: ...
     def digest(self, payload: bytes) -> bytes: ...
@@ -52,13 +92,14 @@ STALE: int
 BUFFERED: int
 RESYNC: int
 
+@final
 class OrderBook:
     """L2 book of one instrument in ticks and steps, with one venue's sequence rules.
 
     venue: "binance_spot", "binance_futures", "okx" or "bybit".
     """
 
-    def __init__(self, venue: str, tick: str, step: str) -> None: ...
+    def __new__(cls, venue: str, tick: str, step: str) -> Self: ...
     def apply(self, data: bytes) -> int: ...
     def load_snapshot(self, data: bytes) -> int: ...
     def load_levels(
@@ -91,6 +132,7 @@ class OrderBook:
     @property
     def venue(self) -> str: ...
 
+@final
 class Trade:
     """A public trade: price in ticks, qty in steps, aggressor_side BUY or SELL."""
 
@@ -105,14 +147,16 @@ class Trade:
     @property
     def trade_id(self) -> int: ...
 
+@final
 class TradeScanner:
     """Reads one instrument's public trade frames onto its price/size grid."""
 
-    def __init__(self, tick: str, step: str) -> None: ...
+    def __new__(cls, tick: str, step: str) -> Self: ...
     def binance_trade(self, data: bytes) -> Trade: ...
     def okx_trades(self, data: bytes) -> list[Trade]: ...
     def bybit_trades(self, data: bytes) -> list[Trade]: ...
 
+@final
 class OrderUpdate:
     """A venue order update; text fields are the venue's exact text ("" if absent)."""
 
@@ -177,6 +221,7 @@ def bybit_order_updates(data: bytes) -> list[OrderUpdate]: ...
 UP: int
 DOWN: int
 
+@final
 class ArmedOrder:
     """A request built when its trigger is set; timestamp (and signature) at fire time.
 
@@ -193,6 +238,7 @@ class ArmedOrder:
     ) -> ArmedOrder: ...
     def render(self, now_ms: int | None = None) -> bytes: ...
 
+@final
 class TriggerIndex:
     """Price triggers of one (exchange, symbol) with pre-encoded payloads.
 
@@ -204,7 +250,7 @@ class TriggerIndex:
     without a template on, None or the rendered bytes, left for the caller to send.
     """
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Self: ...
     def add(self, trigger_id: int, direction: int, level: int, payload: bytes) -> None: ...
     def arm(
         self,
@@ -219,13 +265,14 @@ class TriggerIndex:
     def on_trade(self, price: int, aggressor_side: int) -> list[tuple[int, Any]] | None: ...
     def would_fire(self, price: int, aggressor_side: int) -> bool: ...
     def next_levels(self) -> tuple[int | None, int | None]: ...
-    def __contains__(self, trigger_id: int) -> bool: ...
+    def __contains__(self, trigger_id: int, /) -> bool: ...
     def __len__(self) -> int: ...
 
+@final
 class FixSession:
     """A FIX session's encoder; every message gets BodyLength(9) and CheckSum(10)."""
 
-    def __init__(self, sender: str, target: str, begin_string: str = "FIX.4.4") -> None: ...
+    def __new__(cls, sender: str, target: str, begin_string: str = "FIX.4.4") -> Self: ...
     def encode(
         self,
         msg_type: str,
@@ -255,6 +302,7 @@ class FixSession:
         sending_time: str | None = None,
     ) -> bytes: ...
 
+@final
 class FixMessage:
     """A validated FIX message indexed by tag over the original bytes."""
 
@@ -270,7 +318,7 @@ class FixMessage:
     def length(self) -> int: ...
     def fields(self) -> list[tuple[int, bytes]]: ...
     def group(self, count_tag: int, members: list[int]) -> list[list[tuple[int, bytes]]]: ...
-    def __contains__(self, tag: int) -> bool: ...
+    def __contains__(self, tag: int, /) -> bool: ...
     def __len__(self) -> int: ...
 
 def fix_decode(data: bytes) -> FixMessage: ...
@@ -278,24 +326,26 @@ def fix_frame_length(data: bytes) -> int | None: ...
 
 OKX_BATCH_CANCEL_MAX: int
 
+@final
 class OkxBatchCancel:
     """One session's working orders on one OKX instrument with batch-cancel-orders
     messages (20 orders each) kept serialised; pull() does no encoding."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         inst_id: str | None = None,
         inst_id_code: int | None = None,
         by: str = "ordId",
         request_prefix: str = "bc",
-    ) -> None: ...
+    ) -> Self: ...
     def insert(self, order_id: str) -> bool: ...
     def remove(self, order_id: str) -> bool: ...
     def pull(self) -> list[bytes]: ...
     def clear(self) -> None: ...
     def __len__(self) -> int: ...
-    def __contains__(self, order_id: str) -> bool: ...
+    def __contains__(self, order_id: str, /) -> bool: ...
 
+@final
 class RiskGate:
     """Pre-trade risk of a server: per (session, symbol) key the effective limits and the
     exposure kept incrementally (working orders, unfilled steps per side, position), the
@@ -303,7 +353,7 @@ class RiskGate:
     (reason, detail). Indices are the integers the add_* methods return; bad input
     raises ValueError."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Self: ...
     @property
     def kill_switch(self) -> bool: ...
     @kill_switch.setter
