@@ -299,3 +299,41 @@ def test_bad_fix_url_and_bad_credentials_are_refused_clearly(dapi: Api, sim: dic
         {**body, "sessionId": f"bad-{time.time_ns()}", "cancelOnDisconnect": "yes"},
     )
     assert status == 400 and reply["field"] == "cancelOnDisconnect", reply
+
+
+RESTING = [("limit", "gtc"), ("limit", "day"), ("postonly", "gtc"), ("postonly", "day")]
+VENUE_TIF = {"gtc": "good_til_cancelled", "day": "good_til_day"}
+
+
+@pytest.mark.parametrize("action", ["update", "delete", "pull"])
+@pytest.mark.parametrize(("order_type", "tif"), RESTING)
+def test_update_delete_and_pull_of_every_resting_type_and_tif(
+    market: DeribitMarket, order_type: str, tif: str, action: str
+):
+    ws = market.stream()
+    cl = market.cl()
+    price = market.price(market.best()[1] + 100 * market.tick)
+    market.send(
+        clOrderId=cl, transactionType="insert", side="sell", price=price, qty=2,
+        orderType=order_type, tif=tif,
+    )  # fmt: skip
+    new = ws.wait(_status(cl, "new"))
+    if action == "update":
+        moved_to = market.price(Decimal(str(price)) + 3 * market.tick)
+        status, body = market.send(clOrderId=cl, transactionType="update", price=moved_to, qty=5)
+        assert status == 200 and body["orderStatus"] == "pendingupdate", body
+        moved = ws.wait(lambda f: _status(cl, "new")(f) and f["price"] == moved_to)
+        assert moved["qty"] == 5 and moved["transactionType"] == "update"
+        (order,) = market.venue_orders()
+        assert order["order_id"] == new["exchOrderId"]
+        assert Decimal(order["price"]) == Decimal(str(moved_to)) and order["contracts"] == "5"
+        assert order["time_in_force"] == VENUE_TIF[tif]
+        assert order["post_only"] is (order_type == "postonly")
+    else:
+        status, body = market.send(clOrderId=cl, transactionType=action)
+        assert status == 200, body
+        done = ws.wait(_status(cl, "cancelled"))
+        assert done["transactionType"] == action and done["remainingQty"] == 0
+        assert market.venue_orders() == []
+    assert_matches_venue(market)
+    ws.close()
