@@ -11,6 +11,10 @@ prefix of its session.
 Exchange secrets are encrypted at rest with AES-GCM under a key derived (scrypt) from the
 operator's secrets key; without one, sessions are not persisted and nothing can be
 recovered after a restart.
+
+The records of one event (a fill's order state, fill and position) are written inside
+`Journal.atomic()` and so go into the queue as one item: a batch never splits them, and
+a crash keeps all of them or none.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ QUEUE_LIMIT = 1_000_000
 RETAIN_FINISHED = 20_000
 """Finished orders brought back per session on restart (as many as a session keeps)."""
 BATCH_MAX = 5_000
+COMMIT_DELAY_ENV = "EMS_JOURNAL_COMMIT_DELAY_MS"
+"""Widens the write-behind window on purpose (crash tests): the writer waits this long
+before each batch, so what was queued meanwhile is lost by a kill -9."""
+
+Record = tuple[str, tuple[Any, ...]]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB);
@@ -104,12 +113,43 @@ class StoredSession:
     prefixes: list[str]
 
 
+class _Atomic:
+    """The context of `Journal.atomic`: records written inside it are queued together."""
+
+    __slots__ = ("_journal",)
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+
+    def __enter__(self) -> None:
+        journal = self._journal
+        if journal._depth == 0:
+            journal._owner = threading.get_ident()
+        journal._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        journal = self._journal
+        journal._depth -= 1
+        if journal._depth == 0:
+            journal._owner = 0
+            group, journal._group = journal._group, []
+            if len(group) == 1:
+                journal._put(group[0])
+            elif group:
+                journal._put(group)
+
+
 class Journal:
     """Write-behind journal; `write` is safe and cheap to call from the event loop."""
 
     def __init__(self, path: str, secrets_key: str | None) -> None:
         self.path = path
-        self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue(QUEUE_LIMIT)
+        self._queue: queue.Queue[Record | list[Record] | None] = queue.Queue(QUEUE_LIMIT)
+        self._group: list[Record] = []
+        self._depth = 0
+        self._owner = 0
+        self._atomic = _Atomic(self)
+        self._delay = float(os.environ.get(COMMIT_DELAY_ENV) or 0) / 1000
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -133,15 +173,26 @@ class Journal:
 
     # ------------------------------------------------------------------ writing
 
+    def atomic(self) -> _Atomic:
+        """`with journal.atomic():` the records written inside (on this thread) are
+        committed in one transaction, together or not at all. Nests."""
+        return self._atomic
+
     def write(self, statement: str, args: tuple[Any, ...]) -> None:
         """Queues one statement; never blocks the caller while the queue has room."""
+        if self._depth and self._owner == threading.get_ident():
+            self._group.append((statement, args))
+            return
+        self._put((statement, args))
+
+    def _put(self, item: Record | list[Record]) -> None:
         try:
-            self._queue.put_nowait((statement, args))
+            self._queue.put_nowait(item)
         except queue.Full:
             # A full queue means the disk cannot keep up for minutes; waiting is better
             # than losing records, and says loudly that something is wrong.
             log.error("journal queue full (%d records); writing synchronously", QUEUE_LIMIT)
-            self._queue.put((statement, args))
+            self._queue.put(item)
 
     def event(self, session_id: str, kind: str, cl_order_id: str | None, body: Any) -> None:
         self.write(
@@ -206,6 +257,8 @@ class Journal:
     def _run(self) -> None:
         while True:
             item = self._queue.get()
+            if self._delay:
+                time.sleep(self._delay)
             batch = [item]
             while len(batch) < BATCH_MAX:
                 try:
@@ -213,7 +266,12 @@ class Journal:
                 except queue.Empty:
                     break
             stop = any(entry is None for entry in batch)
-            records = [entry for entry in batch if entry is not None]
+            records: list[Record] = []
+            for entry in batch:
+                if isinstance(entry, list):
+                    records.extend(entry)
+                elif entry is not None:
+                    records.append(entry)
             if records:
                 self._commit(records)
             for _ in batch:
@@ -221,7 +279,7 @@ class Journal:
             if stop:
                 return
 
-    def _commit(self, records: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def _commit(self, records: list[Record]) -> None:
         try:
             self._db.execute("BEGIN")
             for statement, args in records:

@@ -437,14 +437,17 @@ class OrderSession:
         self.orders[order.cl_order_id] = order
         self._by_venue_id[order.venue_client_id] = order
         self.metrics.order_sent(self.exchange, TransactionType.INSERT)
-        self._emit(order)
-        if self.journal is not None:
-            self.journal.event(
-                self.session_id,
-                "insert",
-                order.cl_order_id,
-                {"vid": order.venue_client_id, "sent": order.send_time},
-            )
+        if self.journal is None:
+            self._emit(order)
+        else:
+            with self.journal.atomic():
+                self._emit(order)
+                self.journal.event(
+                    self.session_id,
+                    "insert",
+                    order.cl_order_id,
+                    {"vid": order.venue_client_id, "sent": order.send_time},
+                )
         self._spawn(self._run_insert(order, sent))
 
     def _working_order(self, req: SendOrder) -> Order:
@@ -700,6 +703,15 @@ class OrderSession:
             fill = apply_report(order, report)
             if fill is not None:
                 self._on_fill(order, fill)
+        if self.journal is None:
+            self._apply_report(report)
+            return
+        # A fill's position, order state and fill records: one journal transaction, so
+        # a crash cannot keep the position without the fill (counted again on restart).
+        with self.journal.atomic():
+            self._apply_report(report)
+
+    def _apply_report(self, report: ExecutionReport) -> None:
                 self._emit(order, fill)
             else:
                 self._book_risk(order)  # the new leg's size

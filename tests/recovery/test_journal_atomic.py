@@ -1,0 +1,98 @@
+"""The journal commits an event's records together: all of them or none."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ems.engine import journal as journal_module
+from ems.engine.journal import Journal
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    j = Journal(str(tmp_path / "journal.db"), None)
+    yield j
+    j.close()
+
+
+def _rows(j: Journal, sql: str) -> list[tuple[object, ...]]:
+    # A second connection sees only what the writer thread has committed.
+    with sqlite3.connect(j.path) as db:
+        return db.execute(sql).fetchall()
+
+
+def _fill(j: Journal, cl: str, units: int) -> None:
+    """What a fill journals: the position, the order's state and the fill event."""
+    j.position("s1", "BTCUSDT", units, units / 1000)
+    j.order("s1", cl, {"cl": cl, "cum": units}, True)
+    j.event("s1", "fill", cl, {"qty": units})
+
+
+def test_nothing_of_an_event_is_committed_before_all_of_it_is_written(journal: Journal):
+    with journal.atomic():
+        journal.position("s1", "BTCUSDT", 2, 0.002)
+        # Time for the writer thread to commit the position, were it queued on its own.
+        time.sleep(0.3)
+        assert _rows(journal, "SELECT * FROM positions") == []
+        journal.order("s1", "a", {"cl": "a"}, True)
+    journal.flush()
+    assert _rows(journal, "SELECT symbol, units FROM positions") == [("BTCUSDT", 2)]
+    assert _rows(journal, "SELECT cl_order_id FROM orders") == [("a",)]
+
+
+def test_an_event_is_one_transaction_however_the_queue_is_batched(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(journal_module, "BATCH_MAX", 1)  # one queue item per transaction
+    before = journal.batches
+    for i in range(5):
+        with journal.atomic():
+            _fill(journal, f"o{i}", i + 1)
+    journal.flush()
+    assert journal.batches - before == 5
+    assert journal.written == 15
+    assert _rows(journal, "SELECT units FROM positions") == [(5,)]
+
+
+def test_an_event_whose_last_record_fails_leaves_no_trace(journal: Journal):
+    with journal.atomic():
+        journal.position("s1", "ETHUSDT", 7, 0.007)
+        journal.write("INSERT INTO no_such_table VALUES (?)", (1,))
+    journal.flush()
+    assert _rows(journal, "SELECT * FROM positions") == []
+    # The journal goes on working after the failed event.
+    with journal.atomic():
+        _fill(journal, "b", 3)
+    journal.flush()
+    assert _rows(journal, "SELECT units FROM positions") == [(3,)]
+
+
+def test_atomic_groups_nest_and_only_the_outer_one_queues(journal: Journal):
+    with journal.atomic():
+        journal.position("s1", "BTCUSDT", 1, 0.001)
+        with journal.atomic():
+            journal.order("s1", "c", {"cl": "c"}, True)
+        time.sleep(0.3)
+        assert _rows(journal, "SELECT * FROM orders") == []
+    journal.flush()
+    assert len(_rows(journal, "SELECT * FROM orders")) == 1
+
+
+def test_commit_delay_holds_records_back_for_crash_tests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv(journal_module.COMMIT_DELAY_ENV, "400")
+    j = Journal(str(tmp_path / "delayed.db"), None)
+    try:
+        j.order("s1", "d", {"cl": "d"}, True)
+        time.sleep(0.15)
+        assert _rows(j, "SELECT * FROM orders") == []
+        j.flush()
+        assert len(_rows(j, "SELECT * FROM orders")) == 1
+    finally:
+        j.close()
