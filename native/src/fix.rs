@@ -104,6 +104,11 @@ impl Encoder {
         self.body.push(SOH);
     }
 
+    /// Bytes of the body written so far (what BodyLength will say).
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
     /// Writes the whole message (header, body, checksum) into `out`.
     pub fn finish(&self, out: &mut Vec<u8>) {
         out.clear();
@@ -163,6 +168,96 @@ pub fn utc_timestamp(unix_ms: i64) -> [u8; 21] {
     out[14] = b':';
     out[17] = b'.';
     out
+}
+
+/// FIX 4.4 data fields as (length tag, data tag). A data value may hold any byte, SOH
+/// included, so its extent comes from the length field, which must come right before it.
+pub const DATA_FIELDS: [(u32, u32); 16] = [
+    (90, 91),   // SecureDataLen, SecureData
+    (93, 89),   // SignatureLength, Signature
+    (95, 96),   // RawDataLength, RawData
+    (212, 213), // XmlDataLen, XmlData
+    (348, 349), // EncodedIssuerLen, EncodedIssuer
+    (350, 351), // EncodedSecurityDescLen, EncodedSecurityDesc
+    (352, 353), // EncodedListExecInstLen, EncodedListExecInst
+    (354, 355), // EncodedTextLen, EncodedText
+    (356, 357), // EncodedSubjectLen, EncodedSubject
+    (358, 359), // EncodedHeadlineLen, EncodedHeadline
+    (360, 361), // EncodedAllocTextLen, EncodedAllocText
+    (362, 363), // EncodedUnderlyingIssuerLen, EncodedUnderlyingIssuer
+    (364, 365), // EncodedUnderlyingSecurityDescLen, EncodedUnderlyingSecurityDesc
+    (445, 446), // EncodedListStatusTextLen, EncodedListStatusText
+    (618, 619), // EncodedLegIssuerLen, EncodedLegIssuer
+    (621, 622), // EncodedLegSecurityDescLen, EncodedLegSecurityDesc
+];
+
+/// The length tag that must precede data tag `tag`, if `tag` is a data field.
+#[inline]
+pub fn length_tag_of(tag: u32) -> Option<u32> {
+    DATA_FIELDS.iter().find(|p| p.1 == tag).map(|p| p.0)
+}
+
+/// True if `tag` gives the byte count of the data field after it.
+#[inline]
+pub fn is_length_tag(tag: u32) -> bool {
+    DATA_FIELDS.iter().any(|p| p.0 == tag)
+}
+
+/// Largest tag number the decoder reads (nine digits).
+pub const MAX_TAG: u32 = 999_999_999;
+
+/// Largest BodyLength the framing reads (seven digits).
+pub const MAX_BODY_LENGTH: usize = 9_999_999;
+
+/// Checks the fields of a message being built against what `decode` accepts, so that
+/// the encoder never writes a message its own decoder refuses. Feed it every field in
+/// order.
+#[derive(Debug, Default, Clone)]
+pub struct FieldCheck {
+    /// The previous field, when it was a length field: (its tag, the count it gave).
+    pending: Option<(u32, usize)>,
+}
+
+impl FieldCheck {
+    /// Accepts or refuses the next field, saying why.
+    pub fn field(&mut self, tag: u32, value: &[u8]) -> Result<(), &'static str> {
+        let pending = self.pending.take();
+        if tag == 0 || tag > MAX_TAG {
+            return Err("tag must be between 1 and 999999999");
+        }
+        if value.is_empty() {
+            return Err("empty value");
+        }
+        if let Some(length_tag) = length_tag_of(tag) {
+            match pending {
+                Some((t, n)) if t == length_tag && n == value.len() => {}
+                Some((t, _)) if t == length_tag => {
+                    return Err("data value's size differs from its length field");
+                }
+                _ => return Err("data field must come right after its length field"),
+            }
+        } else if value.contains(&SOH) {
+            return Err("value contains SOH (0x01)");
+        }
+        if is_length_tag(tag) {
+            let n =
+                parse_usize(value).ok_or("length field must be a byte count (1 to 9 digits)")?;
+            self.pending = Some((tag, n));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a header value written by the encoder (BeginString, comp ids, MsgType,
+/// SendingTime): not empty and free of SOH.
+pub fn check_header_value(value: &[u8]) -> Result<(), &'static str> {
+    if value.is_empty() {
+        return Err("empty value");
+    }
+    if value.contains(&SOH) {
+        return Err("value contains SOH (0x01)");
+    }
+    Ok(())
 }
 
 /// One field: tag and the value's byte range in the message.
@@ -229,7 +324,8 @@ pub fn decode(buf: &[u8], fields: &mut Vec<FieldRef>) -> Result<usize, FixError>
     };
     let trailer = total - 7;
     let mut i = 0;
-    let mut raw_len: Option<usize> = None;
+    // The previous field, when it was a length field: (its tag, the count it gave).
+    let mut pending: Option<(u32, usize)> = None;
     while i < trailer {
         let tag_start = i;
         let mut tag: u32 = 0;
@@ -251,13 +347,13 @@ pub fn decode(buf: &[u8], fields: &mut Vec<FieldRef>) -> Result<usize, FixError>
         }
         i += 1;
         let start = i;
-        let end = if tag == 96 || tag == 91 || tag == 213 {
-            // Data fields may hold SOH: their length comes from the preceding field.
-            let n = raw_len.take().ok_or(FixError {
-                pos: tag_start,
-                what: "data field without its length",
-            })?;
-            start + n
+        let length = pending.take();
+        let end = if let Some(length_tag) = length_tag_of(tag) {
+            // Data fields may hold SOH: their length comes from the field just before.
+            match length {
+                Some((t, n)) if t == length_tag => start + n,
+                _ => return err(tag_start, "data field without its length"),
+            }
         } else {
             match buf[start..trailer].iter().position(|&b| b == SOH) {
                 Some(p) => start + p,
@@ -270,11 +366,14 @@ pub fn decode(buf: &[u8], fields: &mut Vec<FieldRef>) -> Result<usize, FixError>
         if end == start {
             return err(start, "empty value");
         }
-        if tag == 95 || tag == 90 || tag == 212 {
-            raw_len = Some(parse_usize(&buf[start..end]).ok_or(FixError {
-                pos: start,
-                what: "bad data length",
-            })?);
+        if is_length_tag(tag) {
+            pending = Some((
+                tag,
+                parse_usize(&buf[start..end]).ok_or(FixError {
+                    pos: start,
+                    what: "bad data length",
+                })?,
+            ));
         }
         fields.push(FieldRef {
             tag,
@@ -431,6 +530,139 @@ mod tests {
         let raw = fields.iter().find(|f| f.tag == 96).unwrap();
         assert_eq!(&out[raw.start as usize..raw.end as usize], b"a\x01b=c");
         assert_eq!(fields.last().unwrap().tag, 108);
+    }
+
+    #[test]
+    fn every_length_and_data_pair_round_trips_with_soh_inside() {
+        for &(length_tag, data_tag) in &DATA_FIELDS {
+            let data = b"x\x01y=1\x01";
+            let mut check = FieldCheck::default();
+            let len = data.len().to_string();
+            assert_eq!(check.field(length_tag, len.as_bytes()), Ok(()));
+            assert_eq!(check.field(data_tag, data), Ok(()));
+            let mut e = Encoder::new(b"FIX.4.4", b"A", b"B");
+            e.begin(b"A", 1, b"20260101-00:00:00.000");
+            e.field(length_tag, len.as_bytes());
+            e.field(data_tag, data);
+            e.field(58, b"after");
+            let mut out = Vec::new();
+            e.finish(&mut out);
+            let mut fields = Vec::new();
+            decode(&out, &mut fields).unwrap_or_else(|e| panic!("{data_tag}: {e}"));
+            let got = fields.iter().find(|f| f.tag == data_tag).unwrap();
+            assert_eq!(&out[got.start as usize..got.end as usize], data);
+            assert_eq!(fields.last().unwrap().tag, 58);
+        }
+    }
+
+    #[test]
+    fn data_fields_need_their_own_length_right_before() {
+        let mut check = FieldCheck::default();
+        assert!(
+            check.field(89, b"sig").is_err(),
+            "Signature without SignatureLength"
+        );
+        let mut check = FieldCheck::default();
+        check.field(95, b"3").unwrap();
+        assert!(
+            check.field(89, b"sig").is_err(),
+            "a RawDataLength is not a SignatureLength"
+        );
+        let mut check = FieldCheck::default();
+        check.field(93, b"4").unwrap();
+        assert!(check.field(89, b"sig").is_err(), "size differs");
+        let mut check = FieldCheck::default();
+        check.field(93, b"3").unwrap();
+        check.field(58, b"between").unwrap();
+        assert!(check.field(89, b"sig").is_err(), "not right after");
+        assert!(FieldCheck::default().field(93, b"-1").is_err());
+        assert!(FieldCheck::default().field(58, b"a\x01b").is_err());
+        assert!(FieldCheck::default().field(0, b"a").is_err());
+        assert!(FieldCheck::default().field(MAX_TAG + 1, b"a").is_err());
+        // The decoder agrees: a Signature after a RawDataLength has no length of its own.
+        let mut e = Encoder::new(b"FIX.4.4", b"A", b"B");
+        e.begin(b"0", 1, b"20260101-00:00:00.000");
+        e.field(95, b"3");
+        e.field(89, b"sig");
+        let mut out = Vec::new();
+        e.finish(&mut out);
+        let err = decode(&out, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.what, "data field without its length");
+    }
+
+    /// Random field lists: whatever `FieldCheck` accepts, `decode` reads back exactly.
+    #[test]
+    fn property_encoder_output_always_decodes_to_the_same_fields() {
+        let mut rng = crate::testrng::Rng::new(93);
+        let plain = [11u32, 55, 58, 112, 148, 1, 999_999_999];
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut check = FieldCheck::default();
+            let mut e = Encoder::new(b"FIX.4.4", b"S", b"T");
+            e.begin(b"B", 3, b"20260101-00:00:00.000");
+            let mut want: Vec<(u32, Vec<u8>)> = Vec::new();
+            let mut ok = true;
+            for _ in 0..1 + rng.below(6) {
+                let value_of = |rng: &mut crate::testrng::Rng| -> Vec<u8> {
+                    (0..rng.below(6))
+                        .map(|_| b"a=1\x01 9"[rng.below(6) as usize])
+                        .collect()
+                };
+                let mut fields = Vec::new();
+                match rng.below(4) {
+                    0 | 1 => {
+                        let (lt, dt) = DATA_FIELDS[rng.below(16) as usize];
+                        let data = value_of(&mut rng);
+                        // Now and then a wrong length or a different pair's length.
+                        let n = data.len() + usize::from(rng.below(8) == 0);
+                        let lt = if rng.below(8) == 0 {
+                            DATA_FIELDS[rng.below(16) as usize].0
+                        } else {
+                            lt
+                        };
+                        fields.push((lt, n.to_string().into_bytes()));
+                        if rng.below(10) != 0 {
+                            fields.push((dt, data));
+                        }
+                    }
+                    2 => {
+                        let (_, dt) = DATA_FIELDS[rng.below(16) as usize];
+                        fields.push((dt, value_of(&mut rng)));
+                    }
+                    _ => {
+                        let tag = plain[rng.below(plain.len() as u64) as usize];
+                        fields.push((tag, value_of(&mut rng)));
+                    }
+                }
+                for (tag, value) in fields {
+                    if check.field(tag, &value).is_err() {
+                        ok = false;
+                        break;
+                    }
+                    e.field(tag, &value);
+                    want.push((tag, value));
+                }
+                if !ok {
+                    break;
+                }
+            }
+            if !ok {
+                continue;
+            }
+            accepted += 1;
+            let mut out = Vec::new();
+            e.finish(&mut out);
+            let mut fields = Vec::new();
+            let n = decode(&out, &mut fields)
+                .unwrap_or_else(|err| panic!("{err} in {:?}", String::from_utf8_lossy(&out)));
+            assert_eq!(n, out.len());
+            let got: Vec<(u32, Vec<u8>)> = fields[7..]
+                .iter()
+                .map(|f| (f.tag, out[f.start as usize..f.end as usize].to_vec()))
+                .collect();
+            assert_eq!(got, want);
+        }
+        assert!(accepted > 2_000, "only {accepted} accepted");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt, PyList, PyString, PyTuple};
 
-use crate::fix::{self, Encoder, FieldRef, FixError};
+use crate::fix::{self, Encoder, FieldCheck, FieldRef, FixError};
 use crate::py::DecodeError;
 
 fn fix_err(e: FixError) -> PyErr {
@@ -17,18 +17,18 @@ fn fix_err(e: FixError) -> PyErr {
     pyerr
 }
 
-/// FIX data fields (RawData and friends) carry their length in the preceding tag and may
-/// hold SOH; in every other value an SOH would end the field early and corrupt the message.
-fn check_value(tag: u32, value: &[u8]) -> PyResult<()> {
-    if value.is_empty() {
-        return Err(PyValueError::new_err(format!("tag {tag}: empty value")));
-    }
-    if !matches!(tag, 89 | 91 | 93 | 96 | 213) && value.contains(&fix::SOH) {
-        return Err(PyValueError::new_err(format!(
-            "tag {tag}: value contains SOH (0x01)"
-        )));
-    }
-    Ok(())
+/// Refuses a header value that would corrupt the framing (empty, or holding SOH).
+fn check_header(what: &str, value: &[u8]) -> PyResult<()> {
+    fix::check_header_value(value).map_err(|why| PyValueError::new_err(format!("{what}: {why}")))
+}
+
+/// Checks each field against what the decoder accepts: data fields (RawData and
+/// friends, `fix::DATA_FIELDS`) may hold SOH and must follow their length field with the
+/// exact size; in every other value an SOH would end the field early.
+fn check_field(check: &mut FieldCheck, tag: u32, value: &[u8]) -> PyResult<()> {
+    check
+        .field(tag, value)
+        .map_err(|why| PyValueError::new_err(format!("tag {tag}: {why}")))
 }
 
 fn now_ms() -> i64 {
@@ -46,18 +46,29 @@ pub struct FixSession {
 }
 
 impl FixSession {
-    fn start(&mut self, msg_type: &[u8], seq_num: u64, sending_time: Option<&str>) {
+    fn start(&mut self, msg_type: &[u8], seq_num: u64, sending_time: Option<&str>) -> PyResult<()> {
+        check_header("MsgType (35)", msg_type)?;
         match sending_time {
-            Some(t) => self.enc.begin(msg_type, seq_num, t.as_bytes()),
+            Some(t) => {
+                check_header("SendingTime (52)", t.as_bytes())?;
+                self.enc.begin(msg_type, seq_num, t.as_bytes());
+            }
             None => self
                 .enc
                 .begin(msg_type, seq_num, &fix::utc_timestamp(now_ms())),
         }
+        Ok(())
     }
 
-    fn done<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyBytes> {
+    fn done<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        if self.enc.body_len() > fix::MAX_BODY_LENGTH {
+            return Err(PyValueError::new_err(format!(
+                "message body of {} bytes exceeds BodyLength's 7 digits",
+                self.enc.body_len()
+            )));
+        }
         self.enc.finish(&mut self.out);
-        PyBytes::new(py, &self.out)
+        Ok(PyBytes::new(py, &self.out))
     }
 }
 
@@ -65,15 +76,18 @@ impl FixSession {
 impl FixSession {
     #[new]
     #[pyo3(signature = (sender, target, begin_string = "FIX.4.4"))]
-    fn new(sender: &str, target: &str, begin_string: &str) -> Self {
-        FixSession {
+    fn new(sender: &str, target: &str, begin_string: &str) -> PyResult<Self> {
+        check_header("SenderCompID (49)", sender.as_bytes())?;
+        check_header("TargetCompID (56)", target.as_bytes())?;
+        check_header("BeginString (8)", begin_string.as_bytes())?;
+        Ok(FixSession {
             enc: Encoder::new(
                 begin_string.as_bytes(),
                 sender.as_bytes(),
                 target.as_bytes(),
             ),
             out: Vec::with_capacity(256),
-        }
+        })
     }
 
     /// Any message: `fields` are (tag, value) after the standard header, value str,
@@ -87,7 +101,9 @@ impl FixSession {
         fields: &Bound<'py, PyAny>,
         sending_time: Option<&str>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        self.start(msg_type.as_bytes(), seq_num, sending_time);
+        self.start(msg_type.as_bytes(), seq_num, sending_time)?;
+        let mut check = FieldCheck::default();
+        let mut tmp = Vec::with_capacity(20);
         for item in fields.try_iter()? {
             let item = item?;
             let pair = item
@@ -100,18 +116,19 @@ impl FixSession {
             let value = pair.get_item(1)?;
             if let Ok(s) = value.cast::<PyString>() {
                 let v = s.to_str()?.as_bytes();
-                check_value(tag, v)?;
+                check_field(&mut check, tag, v)?;
                 self.enc.field(tag, v);
             } else if let Ok(b) = value.cast::<PyBytes>() {
-                check_value(tag, b.as_bytes())?;
+                check_field(&mut check, tag, b.as_bytes())?;
                 self.enc.field(tag, b.as_bytes());
             } else if value.is_instance_of::<PyInt>() {
                 let v: i64 = value.extract()?;
-                let mut tmp = Vec::with_capacity(20);
+                tmp.clear();
                 if v < 0 {
                     tmp.push(b'-');
                 }
                 fix::push_u64(&mut tmp, v.unsigned_abs());
+                check_field(&mut check, tag, &tmp)?;
                 self.enc.field(tag, &tmp);
             } else {
                 return Err(PyValueError::new_err(format!(
@@ -119,7 +136,7 @@ impl FixSession {
                 )));
             }
         }
-        Ok(self.done(py))
+        self.done(py)
     }
 
     /// NewOrderSingle (35=D): 11, 55, 54 (BUY -> 1, SELL -> 2), 38, 40, then 44, 59 and
@@ -155,10 +172,10 @@ impl FixSession {
             (18, exec_inst),
         ] {
             if let Some(v) = v {
-                check_value(tag, v.as_bytes())?;
+                check_field(&mut FieldCheck::default(), tag, v.as_bytes())?;
             }
         }
-        self.start(b"D", seq_num, sending_time);
+        self.start(b"D", seq_num, sending_time)?;
         self.enc.field(11, cl_ord_id.as_bytes());
         self.enc.field(55, symbol.as_bytes());
         self.enc.field(54, side);
@@ -173,7 +190,7 @@ impl FixSession {
         if let Some(e) = exec_inst {
             self.enc.field(18, e.as_bytes());
         }
-        Ok(self.done(py))
+        self.done(py)
     }
 
     /// OrderCancelRequest (35=F) by the venue's order id (41) and symbol (55).
@@ -193,16 +210,16 @@ impl FixSession {
             (11, cl_ord_id),
         ] {
             if let Some(v) = v {
-                check_value(tag, v.as_bytes())?;
+                check_field(&mut FieldCheck::default(), tag, v.as_bytes())?;
             }
         }
-        self.start(b"F", seq_num, sending_time);
+        self.start(b"F", seq_num, sending_time)?;
         self.enc.field(41, orig_cl_ord_id.as_bytes());
         if let Some(c) = cl_ord_id {
             self.enc.field(11, c.as_bytes());
         }
         self.enc.field(55, symbol.as_bytes());
-        Ok(self.done(py))
+        self.done(py)
     }
 }
 
