@@ -1,8 +1,11 @@
 """A Bybit v5 order session (spot, linear, inverse or option; protocols.md C).
 
 Orders go over the trade WebSocket (`order.create`, `order.amend`, `order.cancel` and
-`order.cancel-batch`), written in the call that builds them; while that connection is
-down they go over signed REST instead.  Updates come from the private stream's
+their `-batch` forms), written in the call that builds them; while that connection is
+down they go over signed REST instead.  The first insert or amend of a loop turn goes
+alone at once; the ones made after it in the same turn go out together at the end of
+the turn as batches of the venue's size (`batching.Batcher`), each order answered on
+its own.  Updates come from the private stream's
 `order`, `execution` and (derivatives) `position` topics of this category.
 
 Settling the unknown.  A request whose trade connection drops before the reply may or
@@ -20,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -30,6 +33,7 @@ from ems.errors import VenueError, VenueRateLimited, VenueUnknownOutcome
 from ems.model import OrderStatus, OrderType
 from ems.venues.base import ExecutionReport, Instrument, VenueListener, VenueSession
 from ems.venues.bybit import codec
+from ems.venues.bybit.batching import Batcher
 from ems.venues.bybit.products import Product
 from ems.venues.bybit.public import BybitBook, PublicFeed
 from ems.venues.bybit.rest import (
@@ -66,6 +70,8 @@ OPS = {
     "create": ("order.create", "/v5/order/create"),
     "amend": ("order.amend", "/v5/order/amend"),
     "cancel": ("order.cancel", "/v5/order/cancel"),
+    "create-batch": ("order.create-batch", "/v5/order/create-batch"),
+    "amend-batch": ("order.amend-batch", "/v5/order/amend-batch"),
     "cancel-batch": ("order.cancel-batch", "/v5/order/cancel-batch"),
 }
 
@@ -99,6 +105,28 @@ class BybitSession(VenueSession):
         self._last_push: dict[str, float] = {}
         """Monotonic time of the last push about each working order (by orderLinkId)."""
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._creates = self._batcher("create", by_rest=False)
+        self._amends = self._batcher("amend", by_rest=False)
+        # What a dropped trade connection left unanswered is sent again by REST, where
+        # the same merging applies (the waiters all wake in one turn).
+        self._rest_creates = self._batcher("create", by_rest=True)
+        self._rest_amends = self._batcher("amend", by_rest=True)
+
+    def _batcher(self, kind: str, by_rest: bool) -> Batcher:
+        batch = f"{kind}-batch"
+
+        def one(args: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+            if by_rest:
+                return self._rest_call(OPS[kind][1], args)
+            return self._send(kind, args)
+
+        def many(items: list[dict[str, Any]]) -> Awaitable[dict[str, Any]]:
+            args = codec.batch_args(self.category, items)
+            if by_rest:
+                return self._rest_call(OPS[batch][1], args)
+            return self._send(batch, args)
+
+        return Batcher(OPS[batch][1], one, many, self.product.batch_max, self._spawn)
 
     @property
     def rest(self) -> BybitRest:
@@ -228,7 +256,7 @@ class BybitSession(VenueSession):
                     break
         return codec.instruments(self.category, items)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -333,14 +361,14 @@ class BybitSession(VenueSession):
 
     def insert(self, order: Order) -> Awaitable[ExecutionReport | None]:
         args = self._create_args(order)
-        return self._insert_reply(self._send("create", args), order, args)
+        return self._insert_reply(self._creates.submit(args), order, args)
 
     def prepare_insert(self, order: Order) -> Callable[[], Awaitable[ExecutionReport | None]]:
         # Everything but the request id and timestamp is built now, before the trigger.
         args = self._create_args(order)
 
         def send() -> Awaitable[ExecutionReport | None]:
-            return self._insert_reply(self._send("create", args), order, args)
+            return self._insert_reply(self._creates.submit(args), order, args)
 
         return send
 
@@ -352,7 +380,7 @@ class BybitSession(VenueSession):
         except TradeDropped as exc:
             log.warning("insert %s: %s; sending it again by REST", order.venue_client_id, exc)
             try:
-                data = await self._rest_call(OPS["create"][1], args)
+                data = await self._rest_creates.submit(args)
             except VenueError as again:
                 if again.code not in DUPLICATE_LINK_ID:
                     raise
@@ -374,11 +402,11 @@ class BybitSession(VenueSession):
             inst.price_grid.format(price) if price != order.price else None,
         )
         try:
-            await self._send("amend", args)
+            await self._amends.submit(args)
         except TradeDropped as exc:
             log.warning("amend %s: %s; sending it again by REST", order.venue_client_id, exc)
             try:
-                await self._rest_call(OPS["amend"][1], args)
+                await self._rest_amends.submit(args)
             except VenueError:
                 # Already applied (nothing to change) or the order is gone: the venue's
                 # own view decides.
@@ -440,18 +468,21 @@ class BybitSession(VenueSession):
 
     async def _cancel_symbol(self, symbol: str, orders: list[Order]) -> int:
         """`cancel-all` for the category and symbol; futures cancel at most 500 per
-        call, so a full answer means there may be more."""
+        call, so a full answer means there may be more, unless every order of ours is
+        in the answers already (500 working orders take one call, not two)."""
         calls = 0
         cap = self.product.cancel_all_max
         # A full page may mean more orders; stop after what the count can explain.
         limit = 1 if cap is None else len(orders) // cap + 2
+        left = {o.venue_client_id for o in orders}
         while calls < limit:
             data = await self._rest_call(
                 "/v5/order/cancel-all", {"category": self.category, "symbol": symbol}
             )
             calls += 1
             cancelled = (data.get("result") or {}).get("list") or []
-            if cap is None or len(cancelled) < cap:
+            left.difference_update(str(row.get("orderLinkId", "")) for row in cancelled)
+            if cap is None or len(cancelled) < cap or not left:
                 break
         for order in orders:
             self._watch(order)
