@@ -472,6 +472,79 @@ def test_trade_socket_orders_replies_and_refusals(venue: Venue):
     conn.close()
 
 
+def test_trade_socket_batches_answer_per_item_within_the_venue_sizes(venue: Venue):
+    """`order.create-batch` / `order.amend-batch` / `order.cancel-batch` on the trade
+    WebSocket: one reply whose `data.list` and `retExtInfo.list` follow the request's
+    order; more than 10 (spot) or 20 (others) items are refused whole."""
+    conn = _ws(venue, "/v5/trade")
+    assert _auth(conn, venue)["retCode"] == 0
+    tag = uuid.uuid4().hex[:8]
+    item = {"symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.01"}
+    creates = [
+        {**item, "price": "20000", "orderLinkId": f"wb-{tag}-0"},
+        {**item, "price": "20000.01", "orderLinkId": f"wb-{tag}-1"},
+        {**item, "price": "20001", "orderLinkId": f"wb-{tag}-2"},
+    ]
+    batch = {"category": "linear", "request": creates}
+    conn.send(_trade_request("order.create-batch", batch, f"{tag}-c"))
+    reply = _recv(conn, lambda f: f.get("reqId") == f"{tag}-c")
+    assert reply["retCode"] == 0 and reply["op"] == "order.create-batch"
+    assert [i["code"] for i in reply["retExtInfo"]["list"]] == [0, 10001, 0]
+    rows = reply["data"]["list"]
+    assert [r["orderLinkId"] for r in rows] == [c["orderLinkId"] for c in creates]
+    assert rows[0]["orderId"] and not rows[1]["orderId"] and rows[2]["orderId"]
+    assert rows[0]["category"] == "linear" and rows[0]["createAt"] and not rows[1]["createAt"]
+    amends = [
+        {"symbol": "BTCUSDT", "orderLinkId": f"wb-{tag}-0", "price": "19999"},
+        {"symbol": "BTCUSDT", "orderLinkId": f"wb-{tag}-missing", "price": "19999"},
+    ]
+    conn.send(
+        _trade_request("order.amend-batch", {"category": "linear", "request": amends}, f"{tag}-a")
+    )
+    amended = _recv(conn, lambda f: f.get("reqId") == f"{tag}-a")
+    assert [i["code"] for i in amended["retExtInfo"]["list"]] == [0, 110001]
+    assert amended["data"]["list"][0]["orderId"] == rows[0]["orderId"]
+    spot = {"symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.001"}
+    eleven = {"category": "spot", "request": [{**spot, "price": "20000"}] * 11}
+    conn.send(_trade_request("order.create-batch", eleven, f"{tag}-s"))
+    assert _recv(conn, lambda f: f.get("reqId") == f"{tag}-s")["retCode"] == 10001
+    cancels = [{"symbol": "BTCUSDT", "orderLinkId": f"wb-{tag}-{i}"} for i in (0, 2)] * 10
+    conn.send(
+        _trade_request(
+            "order.cancel-batch", {"category": "linear", "request": [*cancels, cancels[0]]}, "x"
+        )
+    )
+    assert _recv(conn, lambda f: f.get("reqId") == "x")["retCode"] == 10001
+    conn.send(
+        _trade_request("order.cancel-batch", {"category": "linear", "request": cancels[:2]}, "y")
+    )
+    done = _recv(conn, lambda f: f.get("reqId") == "y")
+    assert [i["code"] for i in done["retExtInfo"]["list"]] == [0, 0]
+    conn.close()
+
+
+def test_options_hold_50_orders_per_base_coin(own_sim: dict[str, Any]):
+    """Bybit's option cap is 50 open orders "in the coin dimension": calls and puts of
+    one base coin count together."""
+    venue = venue_for(own_sim, "bybit-option", 1)
+    call = {"symbol": "BTC-26DEC36-30000-C", "side": "Buy", "orderType": "Limit", "qty": "0.1"}
+    for start in (0, 20):
+        batch = [
+            {**call, "price": str(100 + 5 * (start + i)), "orderLinkId": f"opt-{start + i}"}
+            for i in range(20)
+        ]
+        reply = venue.signed(
+            "POST", "/v5/order/create-batch", {"category": "option", "request": batch}
+        )
+        assert [x["code"] for x in reply["retExtInfo"]["list"]] == [0] * 20
+    put = {**call, "symbol": "BTC-26DEC36-30000-P"}
+    batch = [{**put, "price": str(100 + 5 * i), "orderLinkId": f"opt-p{i}"} for i in range(11)]
+    reply = venue.signed("POST", "/v5/order/create-batch", {"category": "option", "request": batch})
+    assert [x["code"] for x in reply["retExtInfo"]["list"]] == [0] * 10 + [110020]
+    venue.signed("POST", "/v5/order/cancel-all", {"category": "option"})
+    assert venue.signed("GET", "/v5/order/realtime", {"category": "option"})["result"]["list"] == []
+
+
 # ------------------------------------------------------------------ faults and admin
 
 

@@ -33,6 +33,13 @@ class Category(enum.Enum):
         return 500 if self in (Category.LINEAR, Category.INVERSE) else None
 
     @property
+    def open_order_limit(self) -> int:
+        """Working orders an account may hold (create-order docs, "Open orders up limit"):
+        spot 500 over every symbol, linear and inverse 500 per symbol, options 50 per
+        base coin ("in the coin dimension")."""
+        return 50 if self is Category.OPTION else 500
+
+    @property
     def derivative(self) -> bool:
         """Linear, inverse and option keep positions."""
         return self is not Category.SPOT
