@@ -686,6 +686,15 @@ class OrderSession:
 
     def on_report(self, report: ExecutionReport) -> None:
         """Applies a venue report (REST reply, stream event or query result)."""
+        if self.journal is None:
+            self._apply_report(report)
+            return
+        # A fill's position, order state and fill records: one journal transaction, so
+        # a crash cannot keep the position without the fill (counted again on restart).
+        with self.journal.atomic():
+            self._apply_report(report)
+
+    def _apply_report(self, report: ExecutionReport) -> None:
         order = self._by_venue_id.get(report.venue_client_id)
         if order is None and report.exch_order_id:
             order = self._by_exch_id.get(report.exch_order_id)
@@ -703,15 +712,6 @@ class OrderSession:
             fill = apply_report(order, report)
             if fill is not None:
                 self._on_fill(order, fill)
-        if self.journal is None:
-            self._apply_report(report)
-            return
-        # A fill's position, order state and fill records: one journal transaction, so
-        # a crash cannot keep the position without the fill (counted again on restart).
-        with self.journal.atomic():
-            self._apply_report(report)
-
-    def _apply_report(self, report: ExecutionReport) -> None:
                 self._emit(order, fill)
             else:
                 self._book_risk(order)  # the new leg's size
