@@ -37,6 +37,11 @@ Admin API (not signed, JSON in and out, on every product's REST port):
     account's next N user-data events (on every user stream) are lost, sent twice, or
     (reorder) each held back until the account's following event has been sent.
     ``{"clear": true}`` disarms all faults.  ``GET /sim/fault`` lists the armed HTTP ones.
+``GET /sim/stats?apiKey=K``
+    REST requests the account made on this product: ``{"requests": {"METHOD /path": n}}``
+    (every request carrying the key in ``X-MBX-APIKEY`` counts, refused or faulted ones
+    too; WebSocket traffic does not). ``POST /sim/stats`` with ``{"apiKey": K}`` zeroes
+    them; ``/sim/reset`` does not.
 ``POST /sim/reset``
     Restores the initial books, orders and balances (faults are cleared; connections and
     listenKeys stay; stream sequence numbers keep increasing).
@@ -45,6 +50,7 @@ Admin API (not signed, JSON in and out, on every product's REST port):
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -157,6 +163,8 @@ class BinanceServer:
         self.product = venue.product
         self.faults = FaultPlan()
         self.rates = RateCounter()
+        self.requests: dict[str, collections.Counter[str]] = {}
+        """REST requests per API key, as "METHOD /path" (see ``GET /sim/stats``)."""
         self.endpoints: list[Endpoint] = []
         # Set by the WebSocket layer: closes connections for the admin 'disconnect' fault.
         self.disconnect: Callable[[str, str | None], int] = lambda kind, key: 0
@@ -180,6 +188,8 @@ class BinanceServer:
         app.router.add_post("/sim/fault", self._admin_fault)
         app.router.add_get("/sim/fault", self._admin_faults)
         app.router.add_post("/sim/reset", self._admin_reset)
+        app.router.add_get("/sim/stats", self._admin_stats)
+        app.router.add_post("/sim/stats", self._admin_stats)
         for hook in self.routes_hooks:
             hook(app)
         return app
@@ -195,6 +205,12 @@ class BinanceServer:
     ) -> web.StreamResponse:
         if request.path.startswith("/sim/"):
             return await handler(request)
+        key = request.headers.get("X-MBX-APIKEY", "")
+        if key in self.venue.credentials:
+            counts = self.requests.get(key)
+            if counts is None:
+                counts = self.requests[key] = collections.Counter()
+            counts[f"{request.method} {request.path}"] += 1
         fault = self.faults.take(request.method, request.path)
         if fault is None:
             return await handler(request)
@@ -382,6 +398,19 @@ class BinanceServer:
 
     async def _admin_faults(self, request: web.Request) -> web.Response:
         return json_response({"armed": self.faults.armed()})
+
+    async def _admin_stats(self, request: web.Request) -> web.Response:
+        try:
+            if request.method == "POST":
+                key = str((await self._json(request)).get("apiKey", ""))
+                if key not in self.venue.credentials:
+                    raise KeyError("unknown apiKey")
+                self.requests.pop(key, None)
+            else:
+                key = self._admin_key(request)
+            return json_response({"requests": dict(self.requests.get(key, {}))})
+        except (KeyError, ValueError, orjson.JSONDecodeError) as exc:
+            return self._bad(str(exc))
 
     async def _admin_reset(self, request: web.Request) -> web.Response:
         self.faults.clear()
