@@ -7,14 +7,21 @@
 //! `ladder_layouts_measured` (numbers in bench/RESULTS.md).
 //!
 //! Sequence rules (protocols.md A.7, B.4, C.4):
-//! - Binance spot: events buffer until a snapshot; events with `u <= lastUpdateId` are
-//!   dropped; the first applied one must have `U <= lastUpdateId + 1 <= u`; afterwards
-//!   `U == last u + 1`, else resync.
+//! - Binance spot: events buffer until a snapshot; every event, the first after the
+//!   snapshot included, is checked against the last id `L` (lastUpdateId, then the last
+//!   applied `u`): `u <= L` is stale and dropped, `U > L + 1` is a gap (resync), anything
+//!   else (`U <= L + 1 <= u`) is applied. An event that overlaps ids already applied is
+//!   accepted, as the documented procedure does: its sizes are absolute, so applying
+//!   them again is harmless.
 //! - Binance futures: the first applied event has `U <= lastUpdateId <= u`; afterwards
 //!   `pu == last u`, else resync.
 //! - OKX: `prevSeqId == last seqId`, else resync; a non-zero `checksum` is checked as
 //!   CRC32 over the top 25 levels' original text (OKX now sends 0 there: skipped).
-//! - Bybit: a `snapshot` (or `u == 1`) resets the book; a delta needs `u == last u + 1`.
+//! - Bybit: a `snapshot` (or `u == 1`, a service restart) resets the book. A delta with
+//!   `u <= last u` is stale; one whose cross sequence `seq` is smaller than the last
+//!   applied message's was generated earlier (Bybit: a smaller `seq` means older data),
+//!   so it is out of order and stale too, and changes nothing; otherwise a delta needs
+//!   `u == last u + 1`, else resync. A message without `seq` is checked on `u` alone.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -445,6 +452,8 @@ pub struct Book<L: Ladder = ArrayLadder> {
     /// 0 since its 2026 deprecation; then nothing is kept or checked.
     okx_checksum_active: bool,
     okx_text: HashMap<i64, (Text, Text)>,
+    /// Bybit only: cross sequence (`seq`) of the last applied message, if it had one.
+    bybit_seq: Option<i64>,
 }
 
 impl<L: Ladder> Book<L> {
@@ -463,6 +472,7 @@ impl<L: Ladder> Book<L> {
             texts: Vec::new(),
             okx_checksum_active: false,
             okx_text: HashMap::new(),
+            bybit_seq: None,
         }
     }
 
@@ -1129,7 +1139,7 @@ impl<L: Ladder> Book<L> {
         self.scratch.clear();
         let mut cur = Cursor::new(buf);
         let mut snapshot = None;
-        let (mut upd, mut ts) = (None, 0i64);
+        let (mut upd, mut seq, mut ts) = (None, None, 0i64);
         let mut has_data = false;
         cur.expect(b'{', "expected '{'")?;
         loop {
@@ -1149,6 +1159,7 @@ impl<L: Ladder> Book<L> {
                             b"b" => me.levels(c, true, false)?,
                             b"a" => me.levels(c, false, false)?,
                             b"u" => upd = Some(c.int()?),
+                            b"seq" => seq = Some(c.int()?),
                             _ => c.skip()?,
                         }
                         Ok(())
@@ -1190,6 +1201,11 @@ impl<L: Ladder> Book<L> {
             if upd <= self.last_id {
                 return Ok(Status::Stale);
             }
+            if let (Some(seq), Some(last)) = (seq, self.bybit_seq) {
+                if seq < last {
+                    return Ok(Status::Stale);
+                }
+            }
             if upd != self.last_id.saturating_add(1) {
                 self.sync = Sync::Waiting;
                 return Ok(Status::Resync);
@@ -1197,6 +1213,7 @@ impl<L: Ladder> Book<L> {
             self.apply_scratch(buf);
             self.last_id = upd;
         }
+        self.bybit_seq = seq;
         self.exch_time = ts;
         Ok(Status::Applied)
     }
@@ -1445,7 +1462,16 @@ mod tests {
         assert_eq!(b.best_bid(), Some((32986, 100)));
         assert_eq!(b.best_ask(), Some((33200, 1000)));
         assert_eq!(b.apply_message(d), Ok(Status::Stale));
-        let skip = br#"{"type":"delta","data":{"b":[],"a":[],"u":18521291}}"#;
+        // The next u but an earlier cross sequence: out of order, nothing changes.
+        let older = br#"{"type":"delta","data":{"b":[["16000.00","5"]],"a":[],"u":18521290,"seq":7961638724}}"#;
+        assert_eq!(b.apply_message(older), Ok(Status::Stale));
+        assert_eq!(b.size_at(true, 32000), 0);
+        assert_eq!(b.last_id, 18521289);
+        assert!(b.is_synced());
+        let next = br#"{"type":"delta","data":{"b":[["16000.00","5"]],"a":[],"u":18521290,"seq":7961638725}}"#;
+        assert_eq!(b.apply_message(next), Ok(Status::Applied));
+        assert_eq!(b.size_at(true, 32000), 5000);
+        let skip = br#"{"type":"delta","data":{"b":[],"a":[],"u":18521292}}"#;
         assert_eq!(b.apply_message(skip), Ok(Status::Resync));
         let restart = br#"{"type":"delta","data":{"b":[["1","1"]],"a":[],"u":1}}"#;
         assert_eq!(b.apply_message(restart), Ok(Status::Applied));
