@@ -8,12 +8,14 @@ position) equal the venue's.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 from tests.bybit.conftest import MARKETS, Market, start_session
-from tests.harness import Api
+from tests.harness import Api, Process
 
 
 def _status(cl: str, *statuses: str) -> Any:
@@ -416,4 +418,128 @@ def test_update_of_a_partially_filled_order_keeps_its_fills(market: Market):
     [row] = market.venue_orders()
     assert float(row["qty"]) == pytest.approx(market.qty * 6)
     assert float(row["cumExecQty"]) == pytest.approx(market.qty)
+    ws.close()
+
+
+def _send_at_once(ws: Any, bodies: list[dict[str, Any]]) -> None:
+    """Writes every frame in one TCP write, so that ems reads them in one loop turn."""
+    conn = ws.conn
+    with conn.send_context():
+        for body in bodies:
+            conn.protocol.send_text(orjson.dumps(body))
+        conn.socket.sendall(b"".join(conn.protocol.data_to_send()))
+
+
+def _inserts(
+    m: Market, ids: list[str], sizes: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
+    base = Decimal(str(m.resting_buy()))
+    qty = sizes or {}
+    return [
+        {
+            "sessionId": m.session_id,
+            "symbol": m.symbol,
+            "clOrderId": cl,
+            "transactionType": "insert",
+            "side": "buy",
+            "price": m.price(base - (i % 40) * m.tick),
+            "qty": qty.get(cl, m.qty),
+        }
+        for i, cl in enumerate(ids)
+    ]
+
+
+def test_a_burst_of_inserts_goes_out_as_create_batches(market: Market):
+    """21 inserts read in one turn: the first goes alone, the other 20 as
+    `order.create-batch` messages of the venue's size; every order is acknowledged but
+    the one the venue refuses, which alone is rejected with the venue's message."""
+    ws = market.stream()
+    ids = [market.cl() for _ in range(21)]
+    bad_qty, message = REJECT[market.exchange]
+    bad = ids[7]
+    before = market.venue.counts()
+    _send_at_once(ws, _inserts(market, ids, {bad: bad_qty}))
+    for cl in ids:
+        ws.wait(_status(cl, "new", "rejected"))
+    after = market.venue.counts()
+    sent = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+    batch = 10 if market.category == "spot" else 20
+    assert sent.get("order.create-batch", 0) == -(-20 // batch)
+    assert sent.get("order.create", 0) == 1
+    assert sent.get("/v5/order/create", 0) == sent.get("/v5/order/create-batch", 0) == 0
+    refused = [f for f in ws.frames if f.get("orderStatus") == "rejected"]
+    assert [(f["clOrderId"], f["message"]) for f in refused] == [(bad, message)]
+    links = sorted(o["orderLinkId"] for o in market.venue_orders())
+    _, working = market.api.get("/orders", sessionId=market.session_id)
+    assert sorted(o["clOrderId"] for o in working) == sorted(set(ids) - {bad})
+    assert len(links) == 20
+    ws.close()
+
+
+def test_a_burst_of_updates_goes_out_as_amend_batches(market: Market):
+    ws = market.stream()
+    ids = [market.cl() for _ in range(11)]
+    _send_at_once(ws, _inserts(market, ids))
+    for cl in ids:
+        ws.wait(_status(cl, "new"))
+    qty = round(market.qty * 2, 8)
+    before = market.venue.counts()
+    _send_at_once(
+        ws,
+        [
+            {"sessionId": market.session_id, "clOrderId": cl, "transactionType": "update",
+             "qty": qty}
+            for cl in ids
+        ],
+    )  # fmt: skip
+    for cl in ids:
+        ws.wait(lambda f, cl=cl: _status(cl, "new")(f) and f["qty"] == pytest.approx(qty))
+    after = market.venue.counts()
+    batch = 10 if market.category == "spot" else 20
+    assert after.get("order.amend-batch", 0) - before.get("order.amend-batch", 0) == -(-10 // batch)
+    assert after.get("order.amend", 0) - before.get("order.amend", 0) == 1
+    assert [float(o["qty"]) for o in market.venue_orders()] == [pytest.approx(qty)] * 11
+    ws.close()
+
+
+CAP = {"bybit-spot": 500, "bybit-linear": 500, "bybit-inverse": 500, "bybit-option": 50}
+"""Open orders one account may hold on one symbol (create-order docs): spot 500 over all
+symbols, linear and inverse 500 per symbol, options 50 per base coin; 1,000 is above
+every one of them."""
+
+
+@pytest.fixture(scope="module")
+def cap_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A simulator of its own: the spot cap counts every open order of the account."""
+    process = Process(["sim", "--port", "0"], tmp_path_factory.mktemp("bybit-cap") / "sim.log")
+    yield process.info
+    process.stop()
+
+
+@pytest.mark.parametrize("exchange", list(CAP))
+def test_pull_at_the_venue_cap_cancels_every_order_in_one_cancel_all(
+    api: Api, cap_sim: dict[str, Any], exchange: str
+):
+    m = start_session(api, cap_sim, exchange, f"cap-{uuid.uuid4().hex[:8]}", 0)
+    ws = m.stream()
+    ids = [m.cl() for _ in range(CAP[exchange])]
+    bodies = _inserts(m, ids)
+    for start in range(0, len(bodies), 100):
+        _send_at_once(ws, bodies[start : start + 100])
+    for cl in ids:
+        ws.wait(_status(cl, "new"), timeout=20)
+    assert len(m.venue_orders()) == CAP[exchange]
+    # One more is over the venue's cap, and refused by it.
+    extra = m.cl()
+    m.send(clOrderId=extra, transactionType="insert", side="buy", price=m.resting_buy(), qty=m.qty)
+    assert ws.wait(_status(extra, "new", "rejected"))["orderStatus"] == "rejected"
+    before = m.venue.counts().get("/v5/order/cancel-all", 0)
+    status, body = m.send(transactionType="pull")
+    assert status == 200 and len(body["orders"]) == CAP[exchange]
+    for cl in ids:
+        ws.wait(_status(cl, "cancelled"), timeout=20)
+    assert m.venue_orders() == []
+    assert m.venue.counts().get("/v5/order/cancel-all", 0) - before == 1
+    _, working = m.api.get("/orders", sessionId=m.session_id)
+    assert working == []
     ws.close()
