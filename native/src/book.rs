@@ -1582,6 +1582,226 @@ mod tests {
         }
     }
 
+    /// A market that never crosses, kept as a brute-force model: price -> (is bid, size).
+    struct Market {
+        rng: Rng,
+        mid: i64,
+        model: BTreeMap<i64, (bool, i64)>,
+    }
+
+    type Changes = (Vec<(i64, i64)>, Vec<(i64, i64)>);
+
+    impl Market {
+        fn new(seed: u64) -> Market {
+            let mut rng = Rng::new(seed);
+            let mut model = BTreeMap::new();
+            let mid = 10_000i64;
+            for p in 1..=30 {
+                model.insert(mid - p, (true, 1 + rng.below(50) as i64));
+                model.insert(mid + p, (false, 1 + rng.below(50) as i64));
+            }
+            Market { rng, mid, model }
+        }
+
+        fn side(&self, bid: bool) -> Vec<(i64, i64)> {
+            let levels = self.model.iter().filter(|(_, v)| v.0 == bid);
+            let levels: Vec<_> = levels.map(|(p, v)| (*p, v.1)).collect();
+            if bid {
+                levels.into_iter().rev().collect()
+            } else {
+                levels
+            }
+        }
+
+        /// Moves the market one step; returns the level changes (size 0 deletes).
+        fn step(&mut self) -> Changes {
+            let rng = &mut self.rng;
+            self.mid += rng.below(5) as i64 - 2;
+            let mid = self.mid;
+            let (mut bids, mut asks) = (Vec::new(), Vec::new());
+            let wrong: Vec<_> = self
+                .model
+                .iter()
+                .filter(|(p, v)| (v.0 && **p >= mid) || (!v.0 && **p <= mid))
+                .map(|(p, v)| (*p, v.0))
+                .collect();
+            for (p, bid) in wrong {
+                self.model.remove(&p);
+                if bid { &mut bids } else { &mut asks }.push((p, 0));
+            }
+            for _ in 0..rng.below(8) {
+                let off = 1 + rng.below(40) as i64;
+                let bid = rng.below(2) == 0;
+                let p = if bid { mid - off } else { mid + off };
+                let q = if rng.below(4) == 0 {
+                    0
+                } else {
+                    1 + rng.below(99) as i64
+                };
+                if q == 0 {
+                    self.model.remove(&p);
+                } else {
+                    self.model.insert(p, (bid, q));
+                }
+                if bid { &mut bids } else { &mut asks }.push((p, q));
+            }
+            (bids, asks)
+        }
+
+        /// OKX's checksum text over the model's top 25 levels per side.
+        fn okx_checksum(&self) -> i64 {
+            let (bids, asks) = (self.side(true), self.side(false));
+            let mut parts = Vec::new();
+            for k in 0..25 {
+                for side in [&bids, &asks] {
+                    if let Some((p, q)) = side.get(k) {
+                        parts.push(format!("{p}:{q}"));
+                    }
+                }
+            }
+            i64::from(crc32(parts.join(":").as_bytes()) as i32)
+        }
+    }
+
+    fn okx_levels(levels: &[(i64, i64)]) -> String {
+        let v: Vec<_> = levels
+            .iter()
+            .map(|(p, q)| format!("[\"{p}\",\"{q}\",\"0\",\"1\"]"))
+            .collect();
+        format!("[{}]", v.join(","))
+    }
+
+    fn okx_push(action: &str, c: &Changes, prev: i64, seq: i64, checksum: i64) -> Vec<u8> {
+        format!(
+            "{{\"arg\":{{\"channel\":\"books\",\"instId\":\"BTC-USDT\"}},\"action\":\"{action}\",\"data\":[{{\"asks\":{},\"bids\":{},\"ts\":\"1\",\"checksum\":{checksum},\"prevSeqId\":{prev},\"seqId\":{seq}}}]}}",
+            okx_levels(&c.1),
+            okx_levels(&c.0)
+        )
+        .into_bytes()
+    }
+
+    fn bybit_levels(levels: &[(i64, i64)]) -> String {
+        let v: Vec<_> = levels
+            .iter()
+            .map(|(p, q)| format!("[\"{p}\",\"{q}\"]"))
+            .collect();
+        format!("[{}]", v.join(","))
+    }
+
+    fn bybit_push(kind: &str, c: &Changes, u: i64, seq: i64) -> Vec<u8> {
+        format!(
+            "{{\"topic\":\"orderbook.200.BTCUSDT\",\"type\":\"{kind}\",\"ts\":1,\"data\":{{\"s\":\"BTCUSDT\",\"b\":{},\"a\":{},\"u\":{u},\"seq\":{seq}}},\"cts\":1}}",
+            bybit_levels(&c.0),
+            bybit_levels(&c.1)
+        )
+        .into_bytes()
+    }
+
+    fn same_as_model<L: Ladder>(b: &Book<L>, m: &Market, at: usize) {
+        assert!(!b.is_crossed(), "crossed at step {at}");
+        assert_eq!(b.depth(true, usize::MAX), m.side(true), "bids at step {at}");
+        assert_eq!(
+            b.depth(false, usize::MAX),
+            m.side(false),
+            "asks at step {at}"
+        );
+    }
+
+    /// Book contents, to show that a refused message changed nothing.
+    fn contents<L: Ladder>(b: &Book<L>) -> (Changes, i64) {
+        (
+            (b.depth(true, usize::MAX), b.depth(false, usize::MAX)),
+            b.last_id,
+        )
+    }
+
+    fn random_okx_run<L: Ladder>(seed: u64) {
+        let mut m = Market::new(seed);
+        let with_checksum = seed % 2 == 0;
+        let mut b: Book<L> = Book::new(Venue::Okx, grid("1"), grid("1"));
+        let sum = |m: &Market| if with_checksum { m.okx_checksum() } else { 0 };
+        let mut seq = 1_000 + m.rng.below(1_000) as i64;
+        let snap = (m.side(true), m.side(false));
+        let msg = okx_push("snapshot", &snap, -1, seq, sum(&m));
+        assert_eq!(b.apply_message(&msg), Ok(Status::Applied));
+        same_as_model(&b, &m, 0);
+        for at in 1..300 {
+            let changes = m.step();
+            // seqId grows, not always by one; prevSeqId names the previous push.
+            let next = seq + 1 + m.rng.below(3) as i64;
+            let msg = okx_push("update", &changes, seq, next, sum(&m));
+            assert_eq!(b.apply_message(&msg), Ok(Status::Applied), "step {at}");
+            seq = next;
+            same_as_model(&b, &m, at);
+        }
+        // A missed push: prevSeqId is not the last seqId.
+        let before = contents(&b);
+        let changes = m.step();
+        let skip = 1 + m.rng.below(5) as i64;
+        let msg = okx_push("update", &changes, seq + skip, seq + skip + 1, 0);
+        assert_eq!(b.apply_message(&msg), Ok(Status::Resync));
+        assert_eq!(contents(&b), before, "a gap must not touch the book");
+        // Until a snapshot, even a chained update is refused.
+        let msg = okx_push("update", &changes, seq, seq + 1, 0);
+        assert_eq!(b.apply_message(&msg), Ok(Status::Resync));
+        assert_eq!(contents(&b), before);
+    }
+
+    fn random_bybit_run<L: Ladder>(seed: u64) {
+        let mut m = Market::new(seed);
+        let mut b: Book<L> = Book::new(Venue::Bybit, grid("1"), grid("1"));
+        let mut u = 10 + m.rng.below(1_000) as i64;
+        let mut seq = 7_000_000 + m.rng.below(1_000) as i64;
+        let snap = (m.side(true), m.side(false));
+        assert_eq!(
+            b.apply_message(&bybit_push("snapshot", &snap, u, seq)),
+            Ok(Status::Applied)
+        );
+        for at in 1..300 {
+            let changes = m.step();
+            u += 1;
+            // The cross sequence moves on by any amount (other books share it).
+            seq += m.rng.below(4) as i64;
+            let msg = bybit_push("delta", &changes, u, seq);
+            assert_eq!(b.apply_message(&msg), Ok(Status::Applied), "step {at}");
+            same_as_model(&b, &m, at);
+            if m.rng.below(10) == 0 {
+                // A repeated push is stale and changes nothing.
+                let before = contents(&b);
+                assert_eq!(b.apply_message(&msg), Ok(Status::Stale));
+                assert_eq!(contents(&b), before);
+            }
+        }
+        let before = contents(&b);
+        let changes = m.step();
+        let skip = 2 + m.rng.below(5) as i64;
+        let msg = bybit_push("delta", &changes, u + skip, seq + 1);
+        assert_eq!(b.apply_message(&msg), Ok(Status::Resync));
+        assert_eq!(contents(&b), before, "a gap must not touch the book");
+        let msg = bybit_push("delta", &changes, u + 1, seq + 1);
+        assert_eq!(b.apply_message(&msg), Ok(Status::Resync));
+        assert_eq!(contents(&b), before);
+        // A snapshot starts over.
+        let snap = (m.side(true), m.side(false));
+        let msg = bybit_push("snapshot", &snap, u + skip + 1, seq + 2);
+        assert_eq!(b.apply_message(&msg), Ok(Status::Applied));
+        same_as_model(&b, &m, 300);
+    }
+
+    #[test]
+    fn property_okx_and_bybit_sequences_match_model_and_gaps_resync() {
+        for seed in 1..13 {
+            random_okx_run::<VecLadder>(seed);
+            random_okx_run::<TreeLadder>(seed + 1);
+            random_okx_run::<ArrayLadder>(seed + 2);
+            random_okx_run::<ArrayLadder<16>>(seed + 3);
+            random_bybit_run::<VecLadder>(seed);
+            random_bybit_run::<TreeLadder>(seed + 1);
+            random_bybit_run::<ArrayLadder>(seed + 2);
+            random_bybit_run::<ArrayLadder<16>>(seed + 3);
+        }
+    }
+
     #[test]
     fn ladders_agree_on_random_operations() {
         let mut rng = Rng::new(7);
