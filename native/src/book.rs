@@ -1717,7 +1717,7 @@ mod tests {
 
     fn random_okx_run<L: Ladder>(seed: u64) {
         let mut m = Market::new(seed);
-        let with_checksum = seed % 2 == 0;
+        let with_checksum = seed.is_multiple_of(2);
         let mut b: Book<L> = Book::new(Venue::Okx, grid("1"), grid("1"));
         let sum = |m: &Market| if with_checksum { m.okx_checksum() } else { 0 };
         let mut seq = 1_000 + m.rng.below(1_000) as i64;
