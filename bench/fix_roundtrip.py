@@ -14,12 +14,15 @@ ExecutionReport "new" has been decoded by the same client:
 `feeds` measures the two public-trade paths a trigger can use, on the same simulator:
 from sending `POST /sim/trade` to the parsed trade reaching the callback, FIX market
 data (its own FIX session) vs the JSON-RPC `trades.{instrument}.raw` WebSocket channel.
+The feeds take turns over several rounds (the one going first alternating), so a slow
+spell of the shared machine falls on both.
 
     python bench/fix_roundtrip.py            # 2000 orders per client, 300 trades per feed
     python bench/fix_roundtrip.py --smoke    # a quick pass (< 30 s)
 
 Prints the table; a full run (not `--smoke`, not `--no-write`) merges
-`{"fix_roundtrip": {...}}` into bench/results.json, leaving every other key alone.
+`{"fix_roundtrip": {...}}` into bench/results.json, leaving every other key alone, and
+rewrites the block between the `fix-roundtrip` markers of bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -140,7 +143,11 @@ async def bench_ems_fix(sim: dict[str, Any], orders: int, warmup: int) -> dict[s
     return percentiles(samples)
 
 
-async def bench_feeds(sim: dict[str, Any], trades: int) -> dict[str, dict[str, float]]:
+async def bench_feeds(sim: dict[str, Any], trades: int, rounds: int) -> dict[str, dict[str, float]]:
+    """Both trade feeds, taking turns: `rounds` rounds, each feed measured for
+    `trades // rounds` trades per round, the one going first alternating, so that a slow
+    spell of the shared machine falls on both. Only the feed being measured is
+    subscribed (the other would parse every trade too and slow the loop)."""
     import aiohttp
 
     from ems.venues.deribit.feed import JsonRpcTradeFeed
@@ -165,32 +172,36 @@ async def bench_feeds(sim: dict[str, Any], trades: int) -> dict[str, dict[str, f
         if arrived and not arrived[0].done():
             arrived[0].set_result(time.perf_counter_ns())
 
-    out: dict[str, dict[str, float]] = {}
+    rpc_url = admin.replace("http://", "ws://") + "/ws/api/v2"
+    makers = {
+        "fix": lambda: session.trade_feed(SYMBOL, on_trade),
+        "jsonrpc": lambda: JsonRpcTradeFeed(rpc_url, inst, on_trade),
+    }
+    samples: dict[str, list[int]] = {name: [] for name in makers}
+    per_round = max(1, trades // rounds)
+    warmup = 10
     async with aiohttp.ClientSession() as http:
         book = await (await http.get(f"{admin}/sim/book", params={"symbol": SYMBOL})).json()
         bid, ask = float(book["bestBid"]), float(book["bestAsk"])
-        rpc_url = admin.replace("http://", "ws://") + "/ws/api/v2"
-        for name, feed in (
-            ("fix", session.trade_feed(SYMBOL, on_trade)),
-            ("jsonrpc", JsonRpcTradeFeed(rpc_url, inst, on_trade)),
-        ):
-            await feed.start()
-            await asyncio.sleep(0.3)
-            samples: list[int] = []
-            for i in range(trades + 20):
-                side, price = ("buy", ask) if i % 2 else ("sell", bid)
-                arrived[:] = [asyncio.get_running_loop().create_future()]
-                t0 = time.perf_counter_ns()
-                body = {"symbol": SYMBOL, "price": price, "qty": 1, "side": side}
-                async with http.post(f"{admin}/sim/trade", json=body) as resp:
-                    await resp.read()
-                t1 = await asyncio.wait_for(arrived[0], 5)
-                if i >= 20:
-                    samples.append(t1 - t0)
-            await feed.stop()
-            out[name] = percentiles(samples)
+        for r in range(rounds):
+            order = list(makers) if r % 2 == 0 else list(reversed(makers))
+            for name in order:
+                feed = makers[name]()
+                await feed.start()
+                await asyncio.sleep(0.2)
+                for i in range(warmup + per_round):
+                    side, price = ("buy", ask) if i % 2 else ("sell", bid)
+                    arrived[:] = [asyncio.get_running_loop().create_future()]
+                    t0 = time.perf_counter_ns()
+                    body = {"symbol": SYMBOL, "price": price, "qty": 1, "side": side}
+                    async with http.post(f"{admin}/sim/trade", json=body) as resp:
+                        await resp.read()
+                    t1 = await asyncio.wait_for(arrived[0], 5)
+                    if i >= warmup:
+                        samples[name].append(t1 - t0)
+                await feed.stop()
     await session.stop()
-    return out
+    return {name: percentiles(values) for name, values in samples.items()}
 
 
 # --------------------------------------------------------------------- ems serve
@@ -430,6 +441,64 @@ def bench_peer(sim: dict[str, Any], orders: int, warmup: int) -> tuple[str, dict
 
 
 # --------------------------------------------------------------------- main
+def cpu_name() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} vCPU"
+
+
+START, END = "<!-- fix-roundtrip:start -->", "<!-- fix-roundtrip:end -->"
+
+
+def write_results_md(entry: dict[str, Any], peer_name: str) -> Path:
+    """Replaces the block between our markers in bench/RESULTS.md (appended if absent)."""
+    rows = [
+        ("ems FIX initiator (in process, uvloop)", entry["ems_fix"]),
+        ("`ems serve` WebSocket sendOrder -> `new` frame", entry["ems_serve_ws"]),
+        (f"{peer_name} initiator (own process)", entry[peer_name]),
+    ]
+    feeds = entry["feeds"]
+    lines = [
+        f"- date: {entry['date']}",
+        f"- machine: {entry['cpu']} (1-min load average {entry['load']}; the VM is shared)",
+        f"- Python {entry['python']}; release core",
+        f"- command: `{entry['command']}`",
+        f"- order entry: {entry['orders']} orders per client after {entry['warmup']} warm-up,"
+        " one client after the other",
+        f"- feeds: {entry['trades_per_feed']} trades per feed, in {entry['feed_rounds']} "
+        "rounds where the feeds take turns (the first alternating)",
+        "",
+        "| path | n | p50 µs | p99 µs | mean µs |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, row in rows:
+        lines.append(
+            f"| {name} | {row['n']} | {row['p50_us']} | {row['p99_us']} | {row['mean_us']} |"
+        )
+    for name, label in (("fix", "FIX market data"), ("jsonrpc", "JSON-RPC `trades.*.raw`")):
+        row = feeds[name]
+        lines.append(
+            f"| trade feed: {label} | {row['n']} | {row['p50_us']} | {row['p99_us']} "
+            f"| {row['mean_us']} |"
+        )
+    lines += ["", f"Faster trade feed at p50: {entry['feed_chosen']}."]
+    block = f"{START}\n" + "\n".join(lines) + f"\n{END}"
+    path = HERE / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    if START in text and END in text:
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip() + "\n\n## Deribit FIX round trip and trade feeds\n\n" + block + "\n"
+    path.write_text(text)
+    return path
+
+
 def merge_results(entry: dict[str, Any]) -> Path:
     """Reads bench/results.json, replaces our key only, writes it back."""
     path = HERE / "results.json"
@@ -451,6 +520,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--smoke", action="store_true", help="a quick pass (< 30 s)")
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--trades", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=6, help="feed rounds (taking turns)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     orders, trades, warmup = (150, 60, 20) if args.smoke else (args.orders, args.trades, 200)
@@ -460,24 +530,31 @@ def main(argv: list[str]) -> int:
         run: Any = uvloop.run
     except ImportError:  # pragma: no cover
         run = asyncio.run
+    load_at_start = os.getloadavg()[0]
     sim_proc, sim = start(["sim", "--port", "0"])
     try:
         started = time.monotonic()
         ems_fix = run(bench_ems_fix(sim, orders, warmup))
         ems_serve = bench_ems_serve(sim, orders, warmup)
         peer_name, peer = bench_peer(sim, orders, warmup)
-        feeds = run(bench_feeds(sim, trades))
+        feeds = run(bench_feeds(sim, trades, 2 if args.smoke else args.rounds))
         elapsed = time.monotonic() - started
     finally:
         stop(sim_proc)
     chosen = min(feeds, key=lambda k: feeds[k]["p50_us"])
+    command = " ".join(["python bench/fix_roundtrip.py", *argv])
     entry = {
         "what": "NewOrderSingle -> ExecutionReport new on ems sim's Deribit FIX acceptor; "
-        "feeds: POST /sim/trade -> parsed trade in the callback",
-        "date": datetime.date.today().isoformat(),
-        "cpu": platform.processor() or platform.machine(),
+        "feeds: POST /sim/trade -> parsed trade in the callback, rounds interleaved",
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu_name(),
+        "load": f"{load_at_start:.2f} at start, {os.getloadavg()[0]:.2f} at end",
         "python": platform.python_version(),
-        "command": "python bench/fix_roundtrip.py" + (" --smoke" if args.smoke else ""),
+        "command": command,
+        "orders": orders,
+        "warmup": warmup,
+        "trades_per_feed": feeds["fix"]["n"],
+        "feed_rounds": 2 if args.smoke else args.rounds,
         "ems_fix": ems_fix,
         "ems_serve_ws": ems_serve,
         peer_name: peer,
@@ -494,6 +571,7 @@ def main(argv: list[str]) -> int:
     print(f"faster trade feed: {chosen}")
     if not args.no_write and not args.smoke:
         print(f"wrote {merge_results(entry)} (key fix_roundtrip)")
+        print(f"wrote {write_results_md(entry, peer_name)} (block fix-roundtrip)")
     return 0
 
 
