@@ -248,17 +248,29 @@ impl Grid {
         i64::try_from(units).map_err(|_| FixedError::Overflow)
     }
 
+    /// `units * step` at the grid's scale; a step of up to 38 digits can push the product
+    /// past i128, which is an error, not a wrapped number.
+    fn scaled(&self, units: i64) -> Result<i128, FixedError> {
+        i128::from(units)
+            .checked_mul(self.step)
+            .ok_or(FixedError::Overflow)
+    }
+
     /// Exact venue text for a number of steps.
-    pub fn format(&self, units: i64) -> String {
+    pub fn format(&self, units: i64) -> Result<String, FixedError> {
         let mut out = String::with_capacity(24);
-        format_scaled(i128::from(units) * self.step, self.scale, &mut out);
-        out
+        format_scaled(self.scaled(units)?, self.scale, &mut out);
+        Ok(out)
     }
 
     /// The nearest double to a number of steps (for the JSON API, which speaks doubles).
     pub fn to_f64(&self, units: i64) -> f64 {
+        let Ok(scaled) = self.scaled(units) else {
+            // Past i128 the exact text is out of reach; a double still holds the value.
+            return units as f64 * self.step as f64 / 10f64.powi(self.scale as i32);
+        };
         let mut text = String::with_capacity(24);
-        format_scaled(i128::from(units) * self.step, self.scale, &mut text);
+        format_scaled(scaled, self.scale, &mut text);
         text.parse().unwrap_or(f64::NAN)
     }
 }
@@ -367,15 +379,27 @@ mod tests {
     #[test]
     fn grid_formats_exact_text() {
         let tick = Grid::parse(b"0.01").unwrap();
-        assert_eq!(tick.format(12420), "124.2");
-        assert_eq!(tick.format(5), "0.05");
-        assert_eq!(tick.format(-5), "-0.05");
-        assert_eq!(tick.format(0), "0");
+        assert_eq!(tick.format(12420).unwrap(), "124.2");
+        assert_eq!(tick.format(5).unwrap(), "0.05");
+        assert_eq!(tick.format(-5).unwrap(), "-0.05");
+        assert_eq!(tick.format(0).unwrap(), "0");
         let step = Grid::parse(b"0.00001").unwrap();
-        assert_eq!(step.format(1), "0.00001");
-        assert_eq!(step.format(100000), "1");
+        assert_eq!(step.format(1).unwrap(), "0.00001");
+        assert_eq!(step.format(100000).unwrap(), "1");
         let five = Grid::parse(b"5").unwrap();
-        assert_eq!(five.format(3), "15");
+        assert_eq!(five.format(3).unwrap(), "15");
+    }
+
+    #[test]
+    fn format_of_extreme_units_is_an_error_not_a_wrapped_number() {
+        // A 30-digit step times i64::MAX does not fit an i128.
+        let huge = Grid::parse(b"100000000000000000000000000000").unwrap();
+        assert_eq!(huge.format(i64::MAX), Err(FixedError::Overflow));
+        assert_eq!(huge.format(i64::MIN), Err(FixedError::Overflow));
+        assert_eq!(huge.format(1).unwrap(), "100000000000000000000000000000");
+        assert!((huge.to_f64(i64::MAX) / 9.223e47 - 1.0).abs() < 1e-3);
+        let tick = Grid::parse(b"0.01").unwrap();
+        assert_eq!(tick.format(i64::MIN).unwrap(), "-92233720368547758.08");
     }
 
     #[test]
@@ -389,7 +413,7 @@ mod tests {
     fn round_trip_of_every_unit_in_a_range() {
         let tick = Grid::parse(b"0.1").unwrap();
         for units in -2000..2000 {
-            let text = tick.format(units);
+            let text = tick.format(units).unwrap();
             assert_eq!(tick.units(dec(&text)).unwrap(), units, "{text}");
             let back = Decimal::from_f64(tick.to_f64(units)).unwrap();
             assert_eq!(tick.units(back).unwrap(), units);

@@ -64,7 +64,7 @@ impl Grid {
     #[new]
     fn new(step: &str) -> PyResult<Self> {
         let raw = RawGrid::parse(step.as_bytes()).map_err(fixed_err)?;
-        let text = raw.format(1);
+        let text = raw.format(1).map_err(fixed_err)?;
         Ok(Grid { raw, text })
     }
 
@@ -91,9 +91,10 @@ impl Grid {
         self.raw.units_floor(decimal_of(value)?).map_err(fixed_err)
     }
 
-    /// Exact decimal text of `units` steps, without trailing zeros.
-    fn format(&self, units: i64) -> String {
-        self.raw.format(units)
+    /// Exact decimal text of `units` steps, without trailing zeros; ValueError if the
+    /// value is beyond the exact range (only with steps of more than 19 digits).
+    fn format(&self, units: i64) -> PyResult<String> {
+        self.raw.format(units).map_err(fixed_err)
     }
 
     /// The double nearest to `units` steps.

@@ -162,9 +162,16 @@ impl OrderBook {
         Ok(self.book.size_at(side_is_bid(side)?, price))
     }
 
-    /// Best ask minus best bid in ticks, or None if a side is empty.
-    fn spread(&self) -> Option<i64> {
-        Some(self.book.best_ask()?.0 - self.book.best_bid()?.0)
+    /// Best ask minus best bid in ticks, or None if a side is empty; ValueError if the
+    /// difference does not fit 64 bits (levels set near both ends of the range).
+    fn spread(&self) -> PyResult<Option<i64>> {
+        let (Some(ask), Some(bid)) = (self.book.best_ask(), self.book.best_bid()) else {
+            return Ok(None);
+        };
+        ask.0
+            .checked_sub(bid.0)
+            .map(Some)
+            .ok_or_else(|| PyValueError::new_err("spread out of range"))
     }
 
     /// Mid price as a double in price terms (not ticks), or None.
