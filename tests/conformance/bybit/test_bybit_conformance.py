@@ -20,9 +20,11 @@ import pytest
 
 from ems._core import BUY, TradeScanner
 from ems.engine.orders import Order
+from ems.errors import VenueError
 from ems.model import OrderType, Side, TimeInForce
 from ems.venues.base import ExecutionReport
 from ems.venues.bybit import codec
+from ems.venues.bybit.batching import split_reply
 from ems.venues.bybit.products import PRODUCTS
 from ems.venues.bybit.rest import BybitRest
 from ems.venues.bybit.session import OPS, BybitSession
@@ -93,39 +95,48 @@ def _drop(message: Any, paths: list[str]) -> Any:
     return out
 
 
+def _amend_args(session: BybitSession, order: Order, change: dict[str, str]) -> dict[str, Any]:
+    inst = order.instrument
+    price = inst.price_grid.units(change["price"]) if "price" in change else order.price
+    qty = inst.qty_grid.units(change["qty"]) if "qty" in change else order.qty
+    return codec.amend_args(
+        session.category,
+        order.symbol,
+        order.venue_client_id,
+        inst.qty_grid.format(qty) if qty != order.qty else None,
+        inst.price_grid.format(price) if price != order.price else None,
+    )
+
+
 def _built(case: dict[str, Any]) -> dict[str, Any]:
     session = _session(case["category"])
-    if case["call"] == "cancel-batch":
+    call = case["call"]
+    if call.endswith("-batch"):
         orders = [_order(session, spec) for spec in case["orders"]]
-        args = codec.batch_args(
-            session.category,
-            [codec.cancel_args(session.category, o.symbol, o.venue_client_id) for o in orders],
-        )
-        op = OPS["cancel-batch"][0]
+        if call == "create-batch":
+            items = [session._create_args(o) for o in orders]
+        elif call == "amend-batch":
+            changes = zip(orders, case["updates"], strict=True)
+            items = [_amend_args(session, o, change) for o, change in changes]
+        else:
+            cat = session.category
+            items = [codec.cancel_args(cat, o.symbol, o.venue_client_id) for o in orders]
+        args = codec.batch_args(session.category, items)
+        op = OPS[call][0]
     else:
         order = _order(session, case["order"])
-        if case["call"] == "insert":
+        if call == "insert":
             args, op = session._create_args(order), OPS["create"][0]
-        elif case["call"] == "update":
-            inst = order.instrument
-            change = case["update"]
-            price = inst.price_grid.units(change["price"]) if "price" in change else order.price
-            qty = inst.qty_grid.units(change["qty"]) if "qty" in change else order.qty
-            args = codec.amend_args(
-                session.category,
-                order.symbol,
-                order.venue_client_id,
-                inst.qty_grid.format(qty) if qty != order.qty else None,
-                inst.price_grid.format(price) if price != order.price else None,
-            )
-            op = OPS["amend"][0]
+        elif call == "update":
+            args, op = _amend_args(session, order, case["update"]), OPS["amend"][0]
         else:
             args = codec.cancel_args(session.category, order.symbol, order.venue_client_id)
             op = OPS["cancel"][0]
     return trade_message("req-1", op, args, 1711001595207)
 
 
-ORDER_CASES = [c for c in REQUESTS if c["call"] in ("insert", "update", "delete", "cancel-batch")]
+ORDER_CALLS = ("insert", "update", "delete", "create-batch", "amend-batch", "cancel-batch")
+ORDER_CASES = [c for c in REQUESTS if c["call"] in ORDER_CALLS]
 
 
 @pytest.mark.parametrize("case", ORDER_CASES, ids=[c["name"] for c in ORDER_CASES])
@@ -225,3 +236,21 @@ def test_public_trade_push_normalises_as_expected(case: dict[str, Any]):
         for t in trades
     ]
     assert got == case["trades"]
+
+
+REPLY_CASES = [c for c in REQUESTS if c["call"] == "batch-reply"]
+
+
+@pytest.mark.parametrize("case", REPLY_CASES, ids=[c["name"] for c in REPLY_CASES])
+def test_batch_reply_answers_each_order_on_its_own(case: dict[str, Any]):
+    """A trade-WebSocket reply carries the items in `data`; the session hands them on
+    as `result` (REST's name), as `_ws_reply` does."""
+    raw = case["raw"]
+    reply = {"result": raw.get("data", raw.get("result")), "retExtInfo": raw["retExtInfo"]}
+    outcomes = split_reply(reply, len(case["expected"]), case["what"])
+    for got, want in zip(outcomes, case["expected"], strict=True):
+        if "error" in want:
+            assert isinstance(got, VenueError) and str(got) == want["error"]
+        else:
+            assert not isinstance(got, BaseException)
+            assert {k: got["result"][k] for k in want} == want
