@@ -231,7 +231,9 @@ impl<const W: usize> Default for ArrayLadder<W> {
 impl<const W: usize> ArrayLadder<W> {
     #[inline]
     fn slot(&self, key: i64) -> Option<usize> {
-        let off = key.wrapping_sub(self.base);
+        // Checked, not wrapping: a key near i64::MIN must not alias a slot of a window
+        // near i64::MAX.
+        let off = key.checked_sub(self.base)?;
         (0..W as i64).contains(&off).then_some(off as usize)
     }
 
@@ -1799,6 +1801,35 @@ mod tests {
             random_bybit_run::<TreeLadder>(seed + 1);
             random_bybit_run::<ArrayLadder>(seed + 2);
             random_bybit_run::<ArrayLadder<16>>(seed + 3);
+        }
+    }
+
+    #[test]
+    fn ladders_agree_at_the_ends_of_the_key_range() {
+        let keys = [
+            i64::MIN + 1,
+            i64::MAX - 1,
+            i64::MAX,
+            -5,
+            i64::MIN + 4000,
+            i64::MAX - 3000,
+        ];
+        let mut t = TreeLadder::default();
+        let mut a = ArrayLadder::<4096>::default();
+        let mut v = VecLadder::default();
+        for (n, &k) in keys.iter().enumerate() {
+            t.set(k, n as i64 + 1);
+            a.set(k, n as i64 + 1);
+            v.set(k, n as i64 + 1);
+            assert_eq!(a.best(), t.best(), "after {k}");
+            assert_eq!(v.best(), t.best());
+            assert!(a.top().eq(t.top()));
+        }
+        for &k in &keys {
+            assert_eq!(a.get(k), t.get(k));
+            t.set(k, 0);
+            a.set(k, 0);
+            assert_eq!(a.best(), t.best());
         }
     }
 
