@@ -221,10 +221,13 @@ def okx(request: pytest.FixtureRequest, api: Api, sim: dict[str, Any]) -> Iterat
         m.clear_venue()
 
 
-@pytest.fixture
-def okx_faults(api: Api, sim: dict[str, Any]) -> Iterator[OkxMarket]:
-    """A session on its own account for fault tests (faults cleared afterwards)."""
-    m = start_okx_session(api, sim, "BTC-USDT", FAULT_ACCOUNT)
+@pytest.fixture(params=list(INSTRUMENTS))
+def okx_faults(
+    request: pytest.FixtureRequest, api: Api, sim: dict[str, Any]
+) -> Iterator[OkxMarket]:
+    """A session on its own account for fault tests (faults cleared afterwards), on the
+    spot and the swap instrument in turn."""
+    m = start_okx_session(api, sim, request.param, FAULT_ACCOUNT)
     yield m
     m.fault(clear=True)
     m.send(transactionType="pull")
