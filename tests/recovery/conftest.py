@@ -20,9 +20,18 @@ SECRETS_KEY = "recovery-" + uuid.uuid4().hex
 class Ems:
     """One journal, many lives: start, kill -9, start again."""
 
-    def __init__(self, tmp: Path, secrets_key: str | None = SECRETS_KEY) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        secrets_key: str | None = SECRETS_KEY,
+        env: dict[str, str] | None = None,
+        logs: Path | None = None,
+    ) -> None:
         self.journal = tmp / "journal.db"
-        self.logs = tmp
+        self.state = tmp
+        self.logs = logs or tmp
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.env = {"EMS_STATE_DIR": str(tmp), **(env or {})}
         self.key = "rec-" + uuid.uuid4().hex
         self.secrets_key = secrets_key
         self.process: Process | None = None
@@ -44,9 +53,7 @@ class Ems:
         if self.secrets_key:
             args += ["--secrets-key", self.secrets_key]
         self.lives += 1
-        self.process = Process(
-            args, self.logs / f"ems-{self.lives}.log", env={"EMS_STATE_DIR": str(self.logs)}
-        )
+        self.process = Process(args, self.logs / f"ems-{self.lives}.log", env=self.env)
         self.api = Api(self.process.info["url"], self.key)
 
     def kill9(self) -> None:
@@ -74,7 +81,7 @@ class Ems:
 
 
 @pytest.fixture
-def ems(tmp_path: Path) -> Iterator[Ems]:
-    instance = Ems(tmp_path)
+def ems(tmp_path: Path, logs_dir: Path) -> Iterator[Ems]:
+    instance = Ems(tmp_path, logs=logs_dir / f"recovery-{tmp_path.name}")
     yield instance
     instance.stop()

@@ -185,6 +185,16 @@ def test_orders_lost_from_the_journal_are_adopted_and_unsent_ones_rejected(ems: 
     assert by_cl[vid]["orderStatus"] == "new" and "adopted" in by_cl[vid]["message"]
     assert by_cl["ghost-1"]["orderStatus"] == "rejected"
     assert by_cl[kept]["orderStatus"] == "new"
+    # Recovery is over, and nobody was subscribed while it ran: a client subscribing now
+    # is still told of both corrections, right after the "subscribed" event.
+    ws = m.api.ws()
+    ws.send({"sessionId": m.session_id})
+    adopted = ws.wait(lambda f: f.get("clOrderId") == vid, timeout=5)
+    assert adopted["orderStatus"] == "new" and "adopted" in adopted["message"]
+    rejected = ws.wait(lambda f: f.get("clOrderId") == "ghost-1", timeout=5)
+    assert rejected["orderStatus"] == "rejected"
+    assert ws.frames[0] == {"event": "subscribed", "sessionId": m.session_id}
+    ws.close()
 
 
 def test_without_a_secrets_key_sessions_do_not_survive_and_no_secret_is_stored(tmp_path, sim):
@@ -205,7 +215,7 @@ def test_without_a_secrets_key_sessions_do_not_survive_and_no_secret_is_stored(t
 def test_secrets_are_encrypted_at_rest(ems: Ems, sim):
     _spot(ems, sim)
     ems.kill9()
-    blobs = b"".join(path.read_bytes() for path in ems.logs.glob("journal.db*") if path.is_file())
+    blobs = b"".join(path.read_bytes() for path in ems.state.glob("journal.db*") if path.is_file())
     for account in sim["accounts"]:
         assert account["secretKey"].encode() not in blobs
         assert account["apiKey"].encode() not in blobs

@@ -273,6 +273,9 @@ def _subscribe(client: _Client, session: OrderSession, positions: bool) -> None:
     else:
         session.subscribers.add(client)
         client.push(orjson.dumps({"event": "subscribed", "sessionId": session.session_id}))
+        # What the last restart corrected was sent while nobody could be subscribed.
+        for frame in session.corrections:
+            client.push(frame)
 
 
 def _on_client_message(engine: Engine, client: _Client, raw: bytes, positions: bool) -> None:

@@ -58,6 +58,9 @@ class Engine:
         self._recovering: set[asyncio.Task[None]] = set()
         self.warmers: list[Callable[[], None]] = []
         """Hot-path rehearsals run by a busy-polling loop between frames (--spin)."""
+        self.on_restoring: list[Callable[[OrderSession], None]] = []
+        """Called with each recovering session after its journal is read and before it is
+        reconciled (strategies name the orders they may have sent here)."""
         self.on_recovered: list[Callable[[OrderSession], Awaitable[None]]] = []
         """Called with each session recovered from the journal (strategies restore here)."""
 
@@ -210,6 +213,22 @@ class Engine:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
         reported = dict(session.positions)
+        # Everything sent on the update stream from here to the end of the strategies'
+        # restore is kept for the clients that subscribe later.
+        session.begin_recovery()
+        try:
+            await self._reconcile_recovered(session, stored, reported, since_ms)
+        finally:
+            session.end_recovery()
+
+    async def _reconcile_recovered(
+        self,
+        session: OrderSession,
+        stored: StoredSession,
+        reported: dict[str, float],
+        since_ms: int,
+    ) -> None:
+        assert self.journal is not None
         session.restore(
             list(self.journal.orders(stored.session_id)), self.journal.positions(stored.session_id)
         )
@@ -218,6 +237,11 @@ class Engine:
             session.positions.update(reported)
         for symbol, position in session.positions.items():
             session.venue.restore_position(symbol, position)
+        for expect in self.on_restoring:
+            try:
+                expect(session)
+            except Exception:
+                log.exception("naming the strategy orders of %s", session.session_id)
         counts = await session.reconcile(since_ms)
         log.warning("session %s recovered: %s", stored.session_id, counts)
         for symbol in self._restore_limits(session.session_id):

@@ -49,6 +49,9 @@ _SIGN = {Side.BUY: 1, Side.SELL: -1}
 RECONCILE_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 """Seconds between venue queries for an order whose outcome is unknown."""
 
+RECOVERY_REPLAY = 10_000
+"""Update frames of the last recovery kept for clients that subscribe after it."""
+
 
 class Subscriber(Protocol):
     """A stream consumer; `push` must not block (it queues)."""
@@ -139,6 +142,13 @@ class OrderSession:
         self.position_subscribers: set[Subscriber] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
+        self.corrections: collections.deque[bytes] = collections.deque(maxlen=RECOVERY_REPLAY)
+        """The update frames sent while the session was last recovered (bounded, newest
+        kept): nobody is subscribed then, so each new subscriber is sent them."""
+        self._recovering = False
+        self._expected: dict[str, tuple[str, str | None, str]] = {}
+        """Venue client ids journaled ahead of sending (a trigger's orders), with the
+        clOrderId and triggerId an order found under one is adopted as."""
 
     # ----------------------------------------------------------------- requests
 
@@ -305,9 +315,16 @@ class OrderSession:
             self._check_notional(inst, price, qty)
         return cl, inst, req.side, order_type, tif, price, qty
 
-    def prepare(self, req: SendOrder) -> Prepared:
-        """Validates and encodes an insert now so that sending it later is only a write."""
+    def prepare(self, req: SendOrder, venue_client_id: str | None = None) -> Prepared:
+        """Validates and encodes an insert now so that sending it later is only a write.
+
+        `venue_client_id` reuses an id given out before (a trigger restored after a
+        restart keeps the ids it journaled, so the venue can tell whether it fired).
+        """
         order = self._new_order(req, self._validate_insert(req))
+        if venue_client_id is not None:
+            order.leg_cum = {venue_client_id: 0}
+            order.venue_client_id = venue_client_id
         armed = self.venue.arm_insert(order)
         if armed is None:
             return Prepared(order, self.venue.prepare_insert(order), req)
@@ -931,6 +948,8 @@ class OrderSession:
                 self._by_exch_id.pop(old.exch_order_id, None)
 
     def _publish(self, frame: bytes) -> None:
+        if self._recovering:
+            self.corrections.append(frame)
         for sub in tuple(self.subscribers):
             sub.push(frame)
 
@@ -990,6 +1009,45 @@ class OrderSession:
             self.positions[symbol] = value
             self._position_changed(symbol)
 
+    def begin_recovery(self) -> None:
+        """From here until `end_recovery`, update frames are kept as corrections."""
+        self.corrections.clear()
+        self._recovering = True
+
+    def end_recovery(self) -> None:
+        self._recovering = False
+        self._expected.clear()
+        if len(self.corrections) == RECOVERY_REPLAY:
+            log.warning(
+                "%s: recovery sent more than %d updates; new subscribers get the last %d",
+                self.session_id,
+                RECOVERY_REPLAY,
+                RECOVERY_REPLAY,
+            )
+
+    def expect(
+        self, venue_client_id: str, cl_order_id: str, trigger_id: str | None, symbol: str
+    ) -> None:
+        """Names an order that may be on the venue without ems having recorded it: if
+        reconciliation finds it, it is adopted under this clOrderId and triggerId."""
+        self._expected[venue_client_id] = (cl_order_id, trigger_id, symbol)
+
+    def known(self, venue_client_id: str) -> Order | None:
+        """The order that has (or had) this venue client id, if ems knows it."""
+        return self._by_venue_id.get(venue_client_id)
+
+    async def find(self, order: Order) -> Order | None:
+        """Asks the venue for an order ems may have sent without recording it (`order` as
+        prepared, with its journaled venue client id); adopts it if the venue has it.
+        Raises VenueError or VenueUnknownOutcome when the venue cannot say."""
+        known = self._by_venue_id.get(order.venue_client_id)
+        if known is not None:
+            return known
+        report = await self.venue.query(order)
+        if report is None:
+            return None
+        return self._adopt(report)
+
     def owns(self, venue_client_id: str) -> bool:
         """Whether a venue client id was made by this session (now or before a restart)."""
         return venue_client_id.startswith(self.prefixes)
@@ -1030,6 +1088,7 @@ class OrderSession:
                 order.pending = Pending.NONE
             self.on_report(report)
         symbols = {o.symbol for o in self.orders.values()}
+        symbols.update(symbol for _, _, symbol in self._expected.values())
         try:
             found = await self.venue.recent_orders(symbols, since_ms)
         except (VenueError, VenueUnknownOutcome) as exc:
@@ -1053,10 +1112,13 @@ class OrderSession:
             qty = inst.qty_grid.units(report.qty or "0")
         except ValueError:
             return None
+        cl, trigger_id, _ = self._expected.pop(report.venue_client_id, ("", None, ""))
+        if not cl or cl in self.orders:
+            cl = report.venue_client_id
         order = Order(
             session_id=self.session_id,
             exchange=self.exchange,
-            cl_order_id=report.venue_client_id,
+            cl_order_id=cl,
             venue_client_id=report.venue_client_id,
             symbol=report.symbol,
             side=report.side,
@@ -1067,6 +1129,7 @@ class OrderSession:
             instrument=inst,
             pending=Pending.NONE,
             message="adopted: found on the venue after a restart",
+            trigger_id=trigger_id,
         )
         order.leg_cum[order.venue_client_id] = 0
         self.orders[order.cl_order_id] = order

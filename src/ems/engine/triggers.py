@@ -8,6 +8,12 @@ crosses several levels fires them all, in the order the price crosses them.
 
 Everything here runs on the event loop thread: a clear that has been acknowledged has
 already removed the trigger from the index, so no order can go out for it afterwards.
+
+A trigger's orders go out before its removal is journaled, so a crash can leave a fired
+trigger in the journal. Its orders' venue client ids are journaled when it is set, and a
+restart keeps them: if the venue has an order under one of them, the trigger fired; it
+is reported so and not armed again (its orders are adopted, with their clOrderId and
+triggerId). Only a trigger none of whose orders the venue knows is armed again.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any
 from ems._core import BUY, DOWN, UP, OffGridError, Trade, TradeScanner, TriggerIndex
 from ems.engine.engine import Engine
 from ems.engine.session import OrderSession, Prepared, SendOrder
-from ems.errors import ApiError
+from ems.errors import ApiError, VenueError, VenueUnknownOutcome
 from ems.model import now_ns
 from ems.venues.base import Instrument
 from ems.venues.feed import Feed
@@ -150,6 +156,10 @@ class TriggerManager:
                 "price": price,
                 "direction": direction.value,
                 "orders": trigger.raw_orders,
+                "venueIds": [
+                    item.prepared.order.venue_client_id if item.prepared is not None else None
+                    for item in orders
+                ],
             },
         )
         return trigger
@@ -215,6 +225,17 @@ class TriggerManager:
         self.engine.last_price[self._key] = self._price_value(trade.price)
 
 
+def _journaled_orders(t: dict[str, Any]) -> list[tuple[Any, str]]:
+    """A journaled trigger's insert orders that have a venue client id, with that id."""
+    vids = t.get("venueIds") or []
+    raws = t.get("orders") or []
+    return [
+        (raw, vid)
+        for raw, vid in zip(raws, vids, strict=False)
+        if vid and isinstance(raw, dict) and isinstance(raw.get("clOrderId"), str)
+    ]
+
+
 class TriggerManagers:
     """Every trigger manager of the server, by (exchange, symbol)."""
 
@@ -223,6 +244,7 @@ class TriggerManagers:
         self.managers: dict[tuple[str, str], TriggerManager] = {}
         self.build_orders: Callable[[str, str, Any], list[TriggerOrder]] | None = None
         """Turns journaled order JSON back into trigger orders (set by the API layer)."""
+        engine.on_restoring.append(self._expect)
         engine.on_recovered.append(self._restore)
 
     def get(self, exchange: str | None, symbol: str | None) -> TriggerManager:
@@ -258,6 +280,17 @@ class TriggerManagers:
             )
         return manager
 
+    def _expect(self, session: OrderSession) -> None:
+        """Names, before `session` is reconciled, the journaled triggers' orders on it: an
+        order found on the venue under one of their ids is adopted as the trigger's."""
+        journal = self.engine.journal
+        if journal is None:
+            return
+        for _, t in journal.strategies("trigger"):
+            for raw, vid in _journaled_orders(t):
+                if raw.get("sessionId") == session.session_id:
+                    session.expect(vid, raw["clOrderId"], t["id"], raw.get("symbol") or "")
+
     async def _restore(self, session: OrderSession) -> None:
         """Brings back the managers (and their triggers) that ran on a recovered session."""
         journal = self.engine.journal
@@ -271,16 +304,67 @@ class TriggerManagers:
             manager = self.managers.get((exchange, symbol)) or await self.start(
                 session.session_id, exchange, symbol
             )
+            fired = 0
             for tkey, t in triggers:
                 if not tkey.startswith(f"{key}|") or t["id"] in manager.triggers:
                     continue
                 try:
-                    assert self.build_orders is not None
-                    orders = self.build_orders(exchange, t["id"], t["orders"])
-                    manager.set(t["id"], t["price"], Direction(t["direction"]), orders, t["orders"])
+                    if await self._restore_one(manager, t):
+                        fired += 1
                 except ApiError as exc:
                     log.error("trigger %s not restored: %s (%s)", t["id"], exc.message, exc.field)
-            log.warning("trigger manager %s restored with %d triggers", key, len(manager.triggers))
+            log.warning(
+                "trigger manager %s restored with %d triggers; %d had fired before the restart",
+                key,
+                len(manager.triggers),
+                fired,
+            )
+
+    async def _restore_one(self, manager: TriggerManager, t: dict[str, Any]) -> bool:
+        """Arms a journaled trigger again, unless the venue shows it fired; True if it did."""
+        journaled = _journaled_orders(t)
+        if self._fired(manager, t, journaled):
+            return True
+        assert self.build_orders is not None
+        orders = self.build_orders(manager.exchange, t["id"], t["orders"])
+        vids = t.get("venueIds") or []
+        for i, item in enumerate(orders):
+            vid = vids[i] if i < len(vids) else None
+            if item.prepared is not None and vid:
+                item.prepared = item.session.prepare(item.request, vid)
+        for item in orders:
+            if item.prepared is None or item.prepared.order.venue_client_id not in vids:
+                continue
+            try:
+                found = await item.session.find(item.prepared.order)
+            except (VenueError, VenueUnknownOutcome) as exc:
+                # Arming a trigger that may have fired could send its orders twice.
+                raise ApiError(
+                    f"cannot ask the venue whether it fired: {exc}", "venueIds", 502
+                ) from None
+            if found is not None:
+                return self._fired(manager, t, journaled)
+        manager.set(t["id"], t["price"], Direction(t["direction"]), orders, t["orders"])
+        return False
+
+    def _fired(
+        self, manager: TriggerManager, t: dict[str, Any], journaled: list[tuple[Any, str]]
+    ) -> bool:
+        """Whether a session knows one of the trigger's orders (it fired before the crash);
+        if so the trigger is reported fired and forgotten."""
+        for raw, vid in journaled:
+            session = self.engine.sessions.get(raw.get("sessionId"))
+            if session is not None and session.known(vid) is not None:
+                log.warning(
+                    "trigger %s fired before the restart (order %s is on the venue); "
+                    "not armed again",
+                    t["id"],
+                    vid,
+                )
+                manager.fired += 1
+                manager._journal(t["id"], None)
+                return True
+        return False
 
     async def stop(self, exchange: str, symbol: str, session_id: str | None) -> int:
         manager = self.get(exchange, symbol)
