@@ -82,6 +82,8 @@ class Case:
     peers: list[Peer]
     max_ours_ns: float | None = None  # absolute goal
     note: str = ""
+    # The instrument's tick and step, where ours gives grid units and a peer gives text.
+    grid: tuple[str, str] | None = None
     results: dict[str, Any] = field(default_factory=dict)
     missing: list[Peer] = field(default_factory=list)
 
@@ -143,8 +145,10 @@ def measure(case: Case, smoke: bool) -> None:
 
 
 def trade_case() -> Case:
+    grid = ("0.00001", "0.00000001")
+
     def ours() -> Namespace:
-        return {"scan": _core.TradeScanner("0.00001", "0.00000001"), "frame": frames.BINANCE_TRADE}
+        return {"scan": _core.TradeScanner(*grid), "frame": frames.BINANCE_TRADE}
 
     def msgspec_peer() -> Namespace:
         return {"dec": peers.trade_decoder, "frame": frames.BINANCE_TRADE}
@@ -159,6 +163,7 @@ def trade_case() -> Case:
             )
         ],
         note="ours also converts price and qty to integer grid units; msgspec leaves strings",
+        grid=grid,
     )
 
 
@@ -204,7 +209,13 @@ def okx_order_case(read_fields: bool) -> Case:
 
 
 def msgspec_pair(
-    kernel: str, what: str, ours_stmt: str, ours_ns: Callable[[], Namespace], dec: Any, frame: bytes
+    kernel: str,
+    what: str,
+    ours_stmt: str,
+    ours_ns: Callable[[], Namespace],
+    dec: Any,
+    frame: bytes,
+    grid: tuple[str, str] | None = None,
 ) -> Case:
     """A scanner row without a goal in the issue: ours against msgspec on the same bytes."""
     return Case(
@@ -217,10 +228,12 @@ def msgspec_pair(
                 Bench("dec.decode(frame)", lambda: {"dec": dec, "frame": frame}),
             )
         ],
+        grid=grid,
     )
 
 
 def other_scanner_cases() -> list[Case]:
+    okx_grid, bybit_grid = ("0.1", "0.00000001"), ("0.5", "0.001")
     return [
         msgspec_pair(
             "execution_report_parse",
@@ -234,17 +247,19 @@ def other_scanner_cases() -> list[Case]:
             "okx_trades_parse",
             "OKX trades push (one trade) -> Trade in units",
             "scan.okx_trades(frame)",
-            lambda: {"scan": _core.TradeScanner("0.1", "0.00000001"), "frame": frames.OKX_TRADES},
+            lambda: {"scan": _core.TradeScanner(*okx_grid), "frame": frames.OKX_TRADES},
             peers.okx_trades_decoder,
             frames.OKX_TRADES,
+            okx_grid,
         ),
         msgspec_pair(
             "bybit_trades_parse",
             "Bybit publicTrade push (one trade) -> Trade in units",
             "scan.bybit_trades(frame)",
-            lambda: {"scan": _core.TradeScanner("0.5", "0.001"), "frame": frames.BYBIT_TRADES},
+            lambda: {"scan": _core.TradeScanner(*bybit_grid), "frame": frames.BYBIT_TRADES},
             peers.bybit_trades_decoder,
             frames.BYBIT_TRADES,
+            bybit_grid,
         ),
         venue_book_case(
             "okx_books_apply",
@@ -310,6 +325,7 @@ def venue_book_case(
                 ),
             )
         ],
+        grid=(tick, step),
     )
 
 
@@ -346,6 +362,7 @@ def depth_case() -> Case:
                 goal=2.5,
             )
         ],
+        grid=(frames.TICK, frames.STEP),
     )
 
 

@@ -14,6 +14,7 @@ mypy src
 
 echo "== benchmarks (smoke)"
 python bench/run.py --smoke
+python -m pytest -q -p no:cacheprovider bench/test_kernels.py --benchmark-disable
 python bench/tick_to_trade.py --smoke --no-peer
 python bench/journal.py --smoke
 python bench/load.py --smoke
