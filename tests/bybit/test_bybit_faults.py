@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.bybit.conftest import Market, assert_matches_venue, start_session
+from tests.bybit.conftest import MARKETS, Market, assert_matches_venue, start_session
+from tests.bybit.test_bybit_orders import _inserts, _send_at_once
 from tests.harness import Api
 
 ACCOUNT = 0
@@ -70,13 +71,54 @@ def test_trade_socket_drop_mid_burst_loses_and_doubles_nothing(linear: Market, a
     ws.close()
 
 
+@pytest.fixture(params=list(MARKETS))
+def each(request: pytest.FixtureRequest, api: Api, sim: dict[str, Any]) -> Iterator[Market]:
+    """A fault-test session on each Bybit exchange value in turn."""
+    m = start_session(api, sim, request.param, f"faults-{uuid.uuid4().hex[:8]}", ACCOUNT)
+    yield m
+    m.venue.fault(clear=True)
+    m.send(transactionType="pull")
+
+
+@pytest.mark.parametrize("applied", [True, False])
+def test_trade_socket_drop_mid_create_batch_loses_and_doubles_nothing(each: Market, applied: bool):
+    """A burst goes out as one insert and one `order.create-batch`; the connection closes
+    on the batch (carried out by the venue or not): the batch's orders are sent again by
+    REST, and every order ends up on the venue exactly once, working in ems once."""
+    ws = each.stream()
+    each.venue.fault(
+        tradeDrop={"op": "order.create-batch", "apply": applied}, apiKey=each.venue.key
+    )
+    count = (10 if each.category == "spot" else 20) + 1
+    ids = [each.cl() for _ in range(count)]
+    before = each.venue.counts()
+    _send_at_once(ws, _inserts(each, ids))
+    for cl in ids:
+        ws.wait(_status(cl, "new", "rejected"), timeout=15)
+    frames = [f for f in ws.frames if f.get("clOrderId") in ids]
+    assert not [f for f in frames if f["orderStatus"] == "rejected"], frames
+    after = each.venue.counts()
+    assert after.get("order.create-batch", 0) - before.get("order.create-batch", 0) == 1
+    # Sent again by REST as one batch too: the venue refuses the ones it already has
+    # (duplicate orderLinkId), and ems reads those back.
+    assert after.get("/v5/order/create-batch", 0) - before.get("/v5/order/create-batch", 0) == 1
+    venue = each.venue_orders()
+    links = Counter(o["orderLinkId"] for o in venue)
+    assert len(links) == count and set(links.values()) == {1}
+    _, working = each.api.get("/orders", sessionId=each.session_id)
+    assert sorted(o["exchOrderId"] for o in working) == sorted(o["orderId"] for o in venue)
+    assert_matches_venue(each)
+    ws.close()
+
+
+@pytest.mark.parametrize("exchange", list(MARKETS))
 def test_trade_socket_drop_mid_batch_cancel_still_cancels_every_order(
-    api: Api, sim: dict[str, Any]
+    api: Api, sim: dict[str, Any], exchange: str
 ):
     """A shared-symbol pull goes out as cancel batches; the connection drops on the first
     batch: it is sent again by REST and all 21 orders end cancelled."""
-    ours = start_session(api, sim, "bybit-linear", f"drop-a-{uuid.uuid4().hex[:8]}", ACCOUNT)
-    theirs = start_session(api, sim, "bybit-linear", f"drop-b-{uuid.uuid4().hex[:8]}", ACCOUNT)
+    ours = start_session(api, sim, exchange, f"drop-a-{uuid.uuid4().hex[:8]}", ACCOUNT)
+    theirs = start_session(api, sim, exchange, f"drop-b-{uuid.uuid4().hex[:8]}", ACCOUNT)
     ws, other = ours.stream(), theirs.stream()
     keep = theirs.cl()
     theirs.send(
