@@ -1,13 +1,13 @@
 //! Entry points that run every parser on arbitrary bytes, shared by the cargo-fuzz
 //! targets under `fuzz/` and by the mutation test below (which runs on stable Rust in
-//! `cargo test`). The only property checked is the one the FFI boundary needs: no
-//! input panics (debug builds also trap integer overflow), and errors carry offsets
-//! inside the input.
+//! `cargo test`). The property checked is the one the FFI boundary needs: no input
+//! panics (debug builds also trap integer overflow), and errors carry offsets inside the
+//! input; the decimal readers must also agree with each other and with formatting.
 
 use crate::book::{ArrayLadder, Book, TreeLadder, VecLadder, Venue};
 use crate::fix;
-use crate::fixed::Grid;
-use crate::json::{Cursor, FastGrid};
+use crate::fixed::{Decimal, Grid};
+use crate::json::{decimal_fast, unescape, Cursor, FastGrid};
 use crate::venues;
 
 fn grid(step: &[u8]) -> FastGrid {
@@ -55,11 +55,17 @@ pub fn json_scanners(data: &[u8]) {
             .err()
             .map(|e| e.pos()),
     );
+    if let Ok(o) = venues::binance_order(data) {
+        orders.push(o);
+    }
     for o in &orders {
         for span in o.spans {
             assert!(span.start <= span.end && span.end as usize <= data.len());
+            // What a Python caller reads: the field's text, escapes decoded.
+            let _ = unescape(span.of(data));
         }
     }
+    let _ = unescape(data);
     let mut cur = Cursor::new(data);
     check(data, cur.skip().err().map(|e| e.pos()));
 }
@@ -88,6 +94,50 @@ fn run_book<L: crate::book::Ladder>(venue: Venue, data: &[u8]) {
     let _ = b.okx_checksum();
     let _ = b.depth(true, 30);
     let _ = b.depth(false, 30);
+}
+
+/// The decimal parser on `data` as text: as a value, as a grid step, and placed on
+/// grids by the exact and the fast readers, which must agree; a value on a grid must
+/// format back to text that reads as the same units.
+pub fn decimal_parser(data: &[u8]) {
+    let value = Decimal::parse(data);
+    if let Err(crate::fixed::FixedError::Malformed { pos }) = value {
+        check(data, Some(pos));
+    }
+    if let Ok(g) = Grid::parse(data) {
+        let _ = g.format(1);
+        let _ = g.format(i64::MAX);
+        let _ = g.format(i64::MIN);
+        let _ = g.to_f64(i64::MAX);
+        let _ = g.to_f64(i64::MIN);
+        if let Some(fast) = FastGrid::from_grid(&g) {
+            let _ = fast.units(b"123.45", 0);
+        }
+    }
+    let mut quoted = Vec::with_capacity(data.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(data);
+    quoted.push(b'"');
+    for step in [&b"0.01"[..], b"1", b"0.00000001", b"25", b"0.5"] {
+        let Ok(g) = Grid::parse(step) else { continue };
+        if let Ok(d) = value {
+            if let Ok(units) = g.units(d) {
+                let text = g.format(units).expect("i64 units of a small step fit");
+                let back = Decimal::parse(text.as_bytes()).expect("formatted text parses");
+                assert_eq!(g.units(back), Ok(units), "{text}");
+            }
+            let _ = g.units_floor(d);
+        }
+        let Some(fast) = FastGrid::from_grid(&g) else {
+            continue;
+        };
+        let exact = fast.units(data, 0);
+        check(data, exact.as_ref().err().map(|e| e.pos()));
+        if let Some((units, end)) = decimal_fast(&quoted, 1, &fast) {
+            assert!(end < quoted.len());
+            assert_eq!(Ok(units), fast.units(&quoted[1..end], 1));
+        }
+    }
 }
 
 /// The FIX decoder, framing and group access on `data`.
@@ -146,7 +196,7 @@ mod tests {
                 1 => m.truncate(at),
                 2 => m.insert(
                     at.min(m.len()),
-                    b"\"{}[],:0123456789.-e\\\x01 "[rng.below(22) as usize],
+                    b"\"{}[],:0123456789.-e\\\x01 E+u"[rng.below(26) as usize],
                 ),
                 3 if !m.is_empty() => {
                     m.remove(at.min(last));
@@ -183,6 +233,7 @@ mod tests {
             json_scanners(&seed);
             book_messages(&seed);
             fix_decoder(&seed);
+            decimal_parser(&seed);
         }
     }
 
@@ -195,6 +246,13 @@ mod tests {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(3000);
+        // Bounded in time as well as in rounds, so a slow machine keeps `cargo test` short;
+        // EMS_FUZZ_ROUNDS and EMS_FUZZ_SECONDS make a longer run.
+        let seconds = std::env::var("EMS_FUZZ_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(8);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
         for round in 0..rounds {
             let seed = &seeds[round % seeds.len()];
             let other = &seeds[rng.below(seeds.len() as u64) as usize];
@@ -202,6 +260,11 @@ mod tests {
             json_scanners(&input);
             book_messages(&input);
             fix_decoder(&input);
+            decimal_parser(&input);
+            if std::time::Instant::now() > deadline {
+                assert!(round >= 500, "only {round} rounds ran");
+                break;
+            }
         }
     }
 }
