@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import Market, start_session
+from tests.e2e.conftest import Market, assert_matches_venue, start_session
 from tests.harness import Api
 
 
@@ -39,6 +39,7 @@ def test_insert_answered_with_503_is_reconciled_not_dropped(spot: Market):
     new = ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "new", timeout=15)
     assert new["exchOrderId"]
     assert [o["orderId"] for o in spot.venue_orders()] == [int(new["exchOrderId"])]
+    assert_matches_venue(spot, timeout=10)
     ws.close()
 
 
@@ -55,6 +56,7 @@ def test_insert_lost_before_the_venue_ends_rejected_after_reconciliation(spot: M
     assert frames[0] == "pendingnew" and "new" not in frames
     assert "no record" in done["message"]
     assert spot.venue_orders() == []
+    assert_matches_venue(spot, timeout=10)
     ws.close()
 
 
@@ -89,6 +91,7 @@ def test_rate_limit_reply_backs_off_and_says_so(spot: Market):
         clOrderId=third, transactionType="insert", side="buy", price=_resting(spot), qty=0.001
     )
     ws.wait(lambda f: f.get("clOrderId") == third and f["orderStatus"] == "new")
+    assert_matches_venue(spot, timeout=10)
     ws.close()
 
 
@@ -107,6 +110,7 @@ def test_refresh_corrects_an_order_changed_behind_our_back(spot: Market):
     assert status == 400 and body["field"] == "transactions"
     status, body = spot.api.post("/refresh", {"sessionId": spot.session_id, "transactions": []})
     assert status == 200 and cl in body["refreshing"]
+    assert_matches_venue(spot, timeout=10)
     ws.close()
 
 
@@ -123,6 +127,7 @@ def test_user_stream_drop_is_reconnected_and_fills_while_away_are_recovered(spot
     spot.trade("sell", price, 0.002)
     done = ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "filled", timeout=20)
     assert done["cumulativeFilledQty"] == 0.002
+    assert_matches_venue(spot, timeout=10)
     ws.close()
 
 
@@ -147,6 +152,7 @@ def test_duplicated_and_reordered_user_events_change_nothing(spot: Market):
     assert sum(fills) == pytest.approx(0.003) and len(fills) == 3
     assert done["cumulativeFilledQty"] == 0.003
     _fault(spot, clear=True)
+    assert_matches_venue(spot, timeout=10)
     ws.close()
 
 
@@ -160,6 +166,7 @@ def test_slow_ack_keeps_the_order_pending_until_the_venue_answers(spot: Market):
     # The venue holds the request for 800 ms: ems must still show it in flight.
     assert next(o["orderStatus"] for o in working if o["clOrderId"] == cl) == "pendingnew"
     ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "new")
+    assert_matches_venue(spot, timeout=10)
 
 
 def test_cancel_answered_with_503_is_reconciled(spot: Market):
@@ -171,6 +178,7 @@ def test_cancel_answered_with_503_is_reconciled(spot: Market):
     spot.send(clOrderId=cl, transactionType="delete")
     ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "cancelled", timeout=15)
     assert spot.venue_orders() == []
+    assert_matches_venue(spot, timeout=10)
 
 
 def test_orders_of_the_account_placed_outside_ems_are_left_alone(spot: Market):
@@ -192,6 +200,7 @@ def test_orders_of_the_account_placed_outside_ems_are_left_alone(spot: Market):
     assert not [f for f in ws.frames if f.get("exchOrderId") == str(outsider["orderId"])]
     _, pos = spot.api.get("/getPosition", sessionId=spot.session_id, symbol=spot.symbol)
     assert pos["position"] == 0.0
+    assert_matches_venue(spot, timeout=10)
     ws.close()
 
 
@@ -211,4 +220,5 @@ def test_insert_that_times_out_stays_in_flight_until_the_venue_settles_it(spot: 
     )
     assert "no record" in done["message"]
     assert spot.venue_orders() == []
+    assert_matches_venue(spot, timeout=10)
     ws.close()
