@@ -279,13 +279,18 @@ def test_use_margin_sends_spot_orders_cross(api, sim):  # type: ignore[no-untype
 
     m = start_okx_session(api, sim, "BTC-USDT", useMargin=True)
     ws = m.stream()
-    cl = m.cl()
-    _insert(m, cl, side="buy", price=m.resting_buy(), qty=m.qty)
-    new = ws.wait(status_is(cl, "new"))
-    (venue,) = [o for o in m.venue_orders() if o["ordId"] == new["exchOrderId"]]
-    assert venue["tdMode"] == "cross"
+    buy, sell = m.cl(), m.cl()
+    _insert(m, buy, side="buy", price=m.resting_buy(), qty=m.qty)
+    _, ask = m.best()
+    _insert(m, sell, side="sell", price=m.price(ask + 200 * m.tick), qty=m.qty)
+    for cl, ccy in ((buy, "USDT"), (sell, "BTC")):
+        new = ws.wait(status_is(cl, "new"))
+        (venue,) = [o for o in m.venue_orders() if o["ordId"] == new["exchOrderId"]]
+        # The margin currency: what a buy (quote) or a sell (base) would borrow.
+        assert venue["tdMode"] == "cross" and venue["ccy"] == ccy
     m.send(transactionType="pull")
-    ws.wait(status_is(cl, "cancelled"))
+    for cl in (buy, sell):
+        ws.wait(status_is(cl, "cancelled"))
     assert_matches_venue(m)
     ws.close()
 

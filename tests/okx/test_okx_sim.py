@@ -120,6 +120,12 @@ def test_order_errors_carry_scode_and_smsg(client: Client):
         ({"instId": "BTC-USDT", "px": "1000.05", "sz": "0.001"}, "51000"),
         ({"instId": "BTC-USDT", "px": "1000", "sz": "90000"}, "51008"),
         ({"instId": "BTC-USDT-SWAP", "px": "1000", "sz": "1", "tdMode": "cash"}, "51000"),
+        # Spot cross margin in "Spot and futures mode" names its margin currency.
+        ({"instId": "BTC-USDT", "px": "1000", "sz": "0.001", "tdMode": "cross"}, "50014"),
+        (
+            {"instId": "BTC-USDT", "px": "1000", "sz": "0.001", "tdMode": "cross", "ccy": "ETH"},
+            "51000",
+        ),
     ]
     for args, code in cases:
         body = {"tdMode": "cash", "side": "buy", "ordType": "limit", **args}

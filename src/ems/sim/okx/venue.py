@@ -104,6 +104,8 @@ class Order:
     u_time: int
     pos_side: str = "net"
     reduce_only: bool = False
+    ccy: str = ""
+    """The margin currency of a spot cross order."""
     state: str = "live"
     acc_fill_sz: Decimal = ZERO
     fill_value: Decimal = ZERO
@@ -304,6 +306,14 @@ class OkxVenue:
             raise ItemError("51000", "Parameter tdMode error")  # derivatives always trade on margin
         if not spec.is_swap and td_mode == "isolated":
             raise ItemError("51000", "Parameter tdMode error")
+        ccy = _str(args.get("ccy"))
+        if not spec.is_swap and td_mode == "cross":
+            # The account is in "Spot and futures mode" (acctLv 2): a cross MARGIN order
+            # must name its margin currency, one of the pair's two.
+            if not ccy:
+                raise ItemError("50014", "Parameter ccy can not be empty.")
+            if ccy not in (spec.base, spec.quote):
+                raise param_error("ccy")
         cl = _str(args.get("clOrdId"))
         if cl and not CL_ORD_ID_RE.match(cl):
             raise param_error("clOrdId")
@@ -358,6 +368,7 @@ class OkxVenue:
             ord_type=ord_type,
             td_mode=td_mode,
             tgt_ccy=tgt_ccy,
+            ccy=ccy if td_mode == "cross" and not spec.is_swap else "",
             px=px,
             sz=sz,
             c_time=now,
@@ -906,7 +917,7 @@ class OkxVenue:
         state = order.state
         view: dict[str, Any] = {
             "instType": spec.inst_type, "instId": spec.inst_id, "tgtCcy": order.tgt_ccy,
-            "ccy": "", "ordId": order.ord_id, "clOrdId": order.cl_ord_id, "tag": order.tag,
+            "ccy": order.ccy, "ordId": order.ord_id, "clOrdId": order.cl_ord_id, "tag": order.tag,
             "px": text(order.px) if order.px else "", "sz": text(order.sz), "pnl": "0",
             "ordType": order.ord_type, "side": order.side, "posSide": order.pos_side,
             "tdMode": order.td_mode, "accFillSz": text(order.acc_fill_sz),

@@ -286,6 +286,11 @@ class OkxSession(VenueSession):
         args = self._inst_arg(order.symbol)
         args["tdMode"] = codec.td_mode(meta.inst_type, self._use_margin)
         args["side"] = "buy" if order.side == Side.BUY else "sell"
+        if meta.inst_type == "SPOT" and args["tdMode"] == "cross":
+            # A cross MARGIN order names its margin currency in "Spot and futures mode"
+            # (the venue refuses it without one; other account modes ignore it): the
+            # quote currency a buy borrows, the base currency a sell borrows.
+            args["ccy"] = inst.quote_asset if order.side == Side.BUY else inst.base_asset
         args["ordType"] = codec.ord_type(order.order_type, order.tif)
         args["sz"] = inst.qty_grid.format(order.qty)
         if order.order_type == OrderType.MARKET:
