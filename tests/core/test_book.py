@@ -102,6 +102,22 @@ def test_bybit_book_resets_on_snapshot_and_detects_gaps() -> None:
     assert book.apply(b'{"type":"delta","data":{"b":[],"a":[],"u":10}}') == RESYNC
 
 
+def test_bybit_delta_with_an_earlier_cross_sequence_is_stale() -> None:
+    book = OrderBook("bybit", "0.5", "0.001")
+    snap = (
+        b'{"topic":"orderbook.50.BTCUSDT","type":"snapshot","ts":1,"data":{"s":"BTCUSDT",'
+        b'"b":[["16493.50","0.006"]],"a":[["16611.00","0.029"]],"u":7,"seq":100}}'
+    )
+    assert book.apply(snap) == APPLIED
+    older = b'{"type":"delta","data":{"b":[["16000.00","1"]],"a":[],"u":8,"seq":99}}'
+    assert book.apply(older) == STALE
+    assert book.size_at(BID, 32000) == 0
+    assert (book.last_update_id, book.synced) == (7, True)
+    newer = b'{"type":"delta","data":{"b":[["16000.00","1"]],"a":[],"u":8,"seq":100}}'
+    assert book.apply(newer) == APPLIED
+    assert book.size_at(BID, 32000) == 1000
+
+
 def test_single_level_update_and_queries() -> None:
     book = OrderBook("binance_spot", "0.01", "0.001")
     book.update(BID, 100, 5)

@@ -127,3 +127,51 @@ def test_values_that_would_corrupt_the_framing_are_refused() -> None:
     # RawData (96) may hold SOH: its length is in RawDataLength (95).
     raw = session.encode("A", 1, [(95, "3"), (96, b"a\x01b")], sending_time=TIME)
     assert fix_decode(raw).get(96) == b"a\x01b"
+
+
+# FIX 4.4 length/data pairs: (length tag, data tag).
+DATA_PAIRS = [(90, 91), (93, 89), (95, 96), (212, 213), (354, 355), (621, 622)]
+
+
+@pytest.mark.parametrize(("length_tag", "data_tag"), DATA_PAIRS)
+def test_data_fields_round_trip_with_soh_inside(length_tag: int, data_tag: int) -> None:
+    data = b"sig\x0110=000\x01=x"
+    raw = FixSession("A", "B").encode(
+        "A", 1, [(length_tag, len(data)), (data_tag, data), (58, "after")], sending_time=TIME
+    )
+    msg = fix_decode(raw)
+    assert msg.length == len(raw)
+    assert msg.fields()[-3:] == [
+        (length_tag, str(len(data)).encode()),
+        (data_tag, data),
+        (58, b"after"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [(89, b"sig")],  # Signature without its SignatureLength
+        [(95, 3), (89, b"sig")],  # a RawDataLength is not a SignatureLength
+        [(93, 4), (89, b"sig")],  # the length differs from the data
+        [(93, 3), (58, "x"), (89, b"sig")],  # the length is not right before
+        [(93, -1)],
+        [(93, "three")],
+        [(0, "x")],
+        [(1_000_000_000, "x")],
+    ],
+)
+def test_encoder_refuses_what_its_decoder_would_refuse(
+    fields: list[tuple[int, str | bytes | int]],
+) -> None:
+    with pytest.raises(ValueError):
+        FixSession("A", "B").encode("A", 1, fields, sending_time=TIME)
+
+
+def test_header_values_with_soh_are_refused() -> None:
+    with pytest.raises(ValueError):
+        FixSession("A\x01", "B")
+    with pytest.raises(ValueError):
+        FixSession("A", "B").encode("0\x01", 1, [])
+    with pytest.raises(ValueError):
+        FixSession("A", "B").encode("0", 1, [], sending_time="x\x01y")

@@ -92,3 +92,77 @@ def test_pathological_inputs(value: bytes) -> None:
     for call in bindings():
         with contextlib.suppress(ValueError):
             call(value)
+
+
+def byte_parsers() -> list[Callable[[bytes], object]]:
+    """Every exported call that parses caller-supplied bytes."""
+    scanner = _core.TradeScanner("0.01", "0.00001")
+    books = [
+        _core.OrderBook(v, "0.01", "0.001")
+        for v in ("binance_spot", "binance_futures", "okx", "bybit")
+    ]
+    for book in books:
+        book.load_levels([(100, 1)], [(101, 1)], 1)
+    return [
+        scanner.binance_trade,
+        scanner.okx_trades,
+        scanner.bybit_trades,
+        _core.binance_order_update,
+        _core.okx_order_updates,
+        _core.bybit_order_updates,
+        _core.fix_decode,
+        _core.fix_frame_length,
+        books[0].load_snapshot,
+        books[1].load_snapshot,
+        *[book.apply for book in books],
+    ]
+
+
+@pytest.mark.parametrize("key", [b"data", b"event", b"stream", b"o", b"arg"])
+def test_deeply_nested_envelopes_raise_value_error(key: bytes) -> None:
+    # Up to 900 kB of `{"data":{"data":...`: followed recursively this would overflow the stack
+    # and kill the process; it must be refused like any other malformed frame.
+    depth = 100_000
+    inner = b'{"e":"trade","E":1,"s":"X","t":1,"p":"1.00","q":"1","T":1,"m":true,"M":true}'
+    frame = b'{"' + key + b'":' + (b'{"' + key + b'":') * (depth - 1) + inner + b"}" * depth
+    assert len(frame) > 500_000
+    for parse in byte_parsers():
+        with pytest.raises(ValueError):
+            parse(frame)
+
+
+def test_binance_envelopes_beyond_the_documented_ones_are_refused() -> None:
+    scanner = _core.TradeScanner("0.01", "0.00001")
+    trade = b'{"e":"trade","E":1,"s":"X","t":1,"p":"1.00","q":"1","T":1,"m":true,"M":true}'
+    combined = b'{"stream":"x@trade","data":' + trade + b"}"
+    assert scanner.binance_trade(combined).price == 100
+    with pytest.raises(_core.DecodeError) as caught:
+        scanner.binance_trade(b'{"data":{"data":{"data":' + trade + b"}}}")
+    assert getattr(caught.value, "offset", None) == len(b'{"data":{"data":{"data":')
+    book = _core.OrderBook("binance_spot", "0.01", "0.001")
+    book.load_levels([(100, 1)], [(101, 1)], 5)
+    diff = b'{"e":"depthUpdate","E":1,"s":"X","U":6,"u":6,"b":[["0.99","2"]],"a":[]}'
+    twice = b'{"stream":"x","data":{"data":' + diff + b"}}"
+    with pytest.raises(_core.DecodeError):
+        book.apply(twice)
+    assert book.size_at(_core.BID, 99) == 0
+    assert book.apply(b'{"stream":"x","data":' + diff + b"}") == _core.APPLIED
+    assert book.size_at(_core.BID, 99) == 2000
+
+
+def test_extreme_values_raise_instead_of_wrapping() -> None:
+    # units * step past i128 and ask - bid past i64 are errors, never wrapped numbers.
+    huge = _core.Grid("1" + "0" * 29)
+    with pytest.raises(ValueError):
+        huge.format(2**63 - 1)
+    with pytest.raises(ValueError):
+        huge.format(-(2**63))
+    assert huge.format(1) == "1" + "0" * 29
+    assert _core.Grid("0.01").format(-(2**63)) == "-92233720368547758.08"
+    book = _core.OrderBook("bybit", "0.01", "0.001")
+    book.update(_core.BID, -(2**63) + 1, 1)
+    book.update(_core.ASK, 2**63 - 1, 1)
+    with pytest.raises(ValueError):
+        book.spread()
+    book.update(_core.BID, 2**63 - 2, 1)
+    assert book.spread() == 1
