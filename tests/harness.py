@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import subprocess
@@ -19,12 +20,28 @@ from websockets.sync.client import ClientConnection, connect
 
 API_KEY = "e2e-" + uuid.uuid4().hex
 
+LOG_FILES: list[Path] = []
+"""Every log file a server or simulator of this run wrote (checked for secrets at the end)."""
+SECRETS: set[str] = {API_KEY}
+"""Every secret this run used: API keys, venue keys and secrets, secrets keys."""
+_SECRET_FLAGS = ("--key", "--secrets-key")
+_SECRET_ENV = ("EMS_KEY", "EMS_SECRETS_KEY")
+
+
+def secret(value: str) -> str:
+    """Registers a secret a test made up, for the end-of-run log check; returns it."""
+    SECRETS.add(value)
+    return value
+
 
 class Process:
     """A child process whose first stdout line is a JSON object describing it."""
 
     def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None):
         self.log_path = log_path
+        LOG_FILES.append(log_path)
+        SECRETS.update(value for flag, value in itertools.pairwise(args) if flag in _SECRET_FLAGS)
+        SECRETS.update(v for k, v in (env or {}).items() if k in _SECRET_ENV and v)
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ems.cli", *args],
@@ -45,6 +62,10 @@ class Process:
             self.stop()
             raise RuntimeError(f"{args[0]} exited: {log_path.read_text()[-2000:]}")
         self.info: dict[str, Any] = orjson.loads(first)
+        for account in self.info.get("accounts", []):
+            SECRETS.update(
+                v for k, v in account.items() if k in ("apiKey", "secretKey", "passphrase") and v
+            )
 
     def stop(self) -> None:
         if self.proc.poll() is None:

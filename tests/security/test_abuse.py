@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from tests import harness
 from tests.e2e.conftest import start_session
 from tests.harness import API_KEY, Api
 from websockets.exceptions import ConnectionClosed
@@ -118,7 +119,7 @@ def test_secrets_never_leak_into_responses_metrics_or_logs(
         {
             "exchangeKey": {
                 "apiKey": "k",
-                "secretKey": "wrong-secret-x",
+                "secretKey": harness.secret("wrong-secret-x"),
                 "exchange": "binance-spot",
             },
             "sessionId": "leak-bad",

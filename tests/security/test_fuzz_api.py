@@ -30,8 +30,9 @@ CALLS: list[int] = []
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory, sim: dict[str, Any]) -> Iterator[Api]:
-    logs: Path = tmp_path_factory.mktemp("fuzz")
+def fuzz_server(logs_dir: Path, sim: dict[str, Any]) -> Iterator[Api]:
+    logs = logs_dir / "fuzz"
+    logs.mkdir(exist_ok=True)
     process = Process(
         ["serve", "--key", KEY, "--port", "0", "--promPort", "0", "--journal", "none"],
         logs / "ems.log",
