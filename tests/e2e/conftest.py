@@ -45,6 +45,8 @@ class Market:
     session_id: str
     tick: Decimal
     step: Decimal
+    counterparty: dict[str, str]
+    """Another funded account on the same venue, to provide liquidity at chosen prices."""
 
     def cl(self) -> str:
         return f"cl-{next(_ids)}-{uuid.uuid4().hex[:6]}"
@@ -54,16 +56,50 @@ class Market:
         r.raise_for_status()
         return r.json()
 
-    def signed(self, method: str, path: str, **params: Any) -> Any:
-        """A signed venue request with the session's account, as any Binance client sends."""
+    def signed(
+        self, method: str, path: str, account: dict[str, str] | None = None, **params: Any
+    ) -> Any:
+        """A signed venue request (by default with the session's account), as any Binance
+        client sends it."""
+        account = account or self.account
         params["timestamp"] = int(time.time() * 1000)
         query = urlencode(params)
-        sig = hmac.new(self.account["secretKey"].encode(), query.encode(), hashlib.sha256)
+        sig = hmac.new(account["secretKey"].encode(), query.encode(), hashlib.sha256)
         return self.venue(
             method,
             f"{path}?{query}&signature={sig.hexdigest()}",
-            headers={"X-MBX-APIKEY": self.account["apiKey"]},
+            headers={"X-MBX-APIKEY": account["apiKey"]},
         )
+
+    def counter_order(self, side: str, price: float, qty: float) -> Any:
+        """A resting limit order of the counterparty account, placed on the venue directly."""
+        return self.signed(
+            "POST",
+            f"{self.api_path}/order",
+            self.counterparty,
+            symbol=self.symbol,
+            side=side.upper(),
+            type="LIMIT",
+            timeInForce="GTC",
+            price=str(Decimal(str(price))),
+            quantity=str(Decimal(str(qty))),
+        )
+
+    def counter_cancel_all(self) -> None:
+        """Cancels whatever the counterparty account has working on the symbol."""
+        name = "openOrders" if self.exchange == "binance-spot" else "allOpenOrders"
+        self.signed("DELETE", f"{self.api_path}/{name}", self.counterparty, symbol=self.symbol)
+
+    def venue_history(self) -> list[dict[str, Any]]:
+        """Every recent order of this session on the venue (allOrders), finished ones too."""
+        prefixes = self.prefixes()
+        return [
+            o
+            for o in self.signed(
+                "GET", f"{self.api_path}/allOrders", symbol=self.symbol, limit=1000
+            )
+            if o["clientOrderId"].startswith(prefixes)
+        ]
 
     def best(self) -> tuple[Decimal, Decimal]:
         depth = self.venue(
@@ -152,6 +188,7 @@ def start_session(api: Api, sim: dict[str, Any], exchange: str, session_id: str)
         session_id=session_id,
         tick=tick,
         step=step,
+        counterparty=sim["accounts"][(spec["account"] + 1) % len(MARKETS)],
     )
 
 
@@ -166,35 +203,79 @@ def market(request: pytest.FixtureRequest, api: Api, sim: dict[str, Any]) -> Ite
 
 
 def assert_matches_venue(m: Market, timeout: float = 5.0) -> None:
-    """ems's working orders (and futures position) equal the venue's own state."""
+    """ems's view of the session equals the venue's own state.
+
+    Working orders (price, unfilled qty, status) match the venue's open orders; every
+    finished order's filled qty matches the venue's record of it (earlier legs of a
+    cancel-replace, which ems folds into one order, included); the position matches the
+    venue's position amount (futures) or the net of the venue's trades for the
+    session's orders (spot).
+    """
     deadline = time.monotonic() + timeout
     while True:
-        _, working = m.api.get("/orders", sessionId=m.session_id)
-        ours = {
-            o["exchOrderId"]: (o["price"], o["qty"] - o["cumulativeFilledQty"], o["orderStatus"])
-            for o in working
-        }
-        venue = {
-            str(o["orderId"]): (
-                float(o["price"]),
-                float(Decimal(o["origQty"]) - Decimal(o["executedQty"])),
-                "partiallyfilled" if Decimal(o["executedQty"]) else "new",
-            )
-            for o in m.venue_orders()
-        }
-        _, pos = m.api.get("/getPosition", sessionId=m.session_id, symbol=m.symbol)
-        venue_pos = None
-        if m.exchange != "binance-spot":
-            venue_pos = next(
-                (
-                    float(p["positionAmt"])
-                    for p in m.venue_account()["positions"]
-                    if p["symbol"] == m.symbol
-                ),
-                0.0,
-            )
-        if ours == venue and (venue_pos is None or pos["position"] == venue_pos):
+        problems = _differences(m)
+        if not problems:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"ems {ours} / {pos} differs from venue {venue} / {venue_pos}")
+            raise AssertionError("ems differs from the venue: " + "; ".join(problems))
         time.sleep(0.05)
+
+
+def _differences(m: Market) -> list[str]:
+    problems = []
+    _, working = m.api.get("/orders", sessionId=m.session_id)
+    ours = {
+        o["exchOrderId"]: (o["price"], o["qty"] - o["cumulativeFilledQty"], o["orderStatus"])
+        for o in working
+    }
+    venue = {
+        str(o["orderId"]): (
+            float(o["price"]),
+            float(Decimal(o["origQty"]) - Decimal(o["executedQty"])),
+            "partiallyfilled" if Decimal(o["executedQty"]) else "new",
+        )
+        for o in m.venue_orders()
+    }
+    if ours != venue:
+        problems.append(f"working orders {ours} != venue {venue}")
+    history = m.venue_history()
+    by_id = {str(o["orderId"]): o for o in history}
+    _, every = m.api.get("/orders", sessionId=m.session_id, all="true")
+    for o in every:
+        leg = by_id.get(o["exchOrderId"] or "")
+        if o["orderStatus"] in _WORKING or leg is None:
+            continue
+        # A cancel-replace's last leg carries only what was left: the rest was filled
+        # on earlier legs.
+        earlier = Decimal(str(o["qty"])) - Decimal(leg["origQty"])
+        venue_cum = Decimal(leg["executedQty"]) + earlier
+        if Decimal(str(o["cumulativeFilledQty"])) != venue_cum:
+            problems.append(
+                f"{o['clOrderId']} filled {o['cumulativeFilledQty']} != venue {venue_cum}"
+            )
+    _, pos = m.api.get("/getPosition", sessionId=m.session_id, symbol=m.symbol)
+    if m.exchange == "binance-spot":
+        ids = {o["orderId"] for o in history}
+        trades = m.signed("GET", "/api/v3/myTrades", symbol=m.symbol, limit=1000)
+        venue_pos = sum(
+            (Decimal(t["qty"]) if t["isBuyer"] else -Decimal(t["qty"]))
+            for t in trades
+            if t["orderId"] in ids
+        )
+        if Decimal(str(pos["position"])) != venue_pos:
+            problems.append(f"position {pos['position']} != venue trades {venue_pos}")
+    else:
+        amount = next(
+            (
+                float(p["positionAmt"])
+                for p in m.venue_account()["positions"]
+                if p["symbol"] == m.symbol
+            ),
+            0.0,
+        )
+        if pos["position"] != amount:
+            problems.append(f"position {pos['position']} != venue {amount}")
+    return problems
+
+
+_WORKING = {"pendingnew", "new", "partiallyfilled", "pendingupdate", "pendingcancel"}

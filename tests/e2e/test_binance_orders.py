@@ -6,10 +6,14 @@ working orders, and the simulated venue's account state.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from tests.e2e.conftest import Market
+from tests.e2e.conftest import Market, assert_matches_venue, start_session
+from tests.harness import Api, Stream
 
 
 def _status(cl: str, *statuses: str):
@@ -240,4 +244,294 @@ def test_postonly_that_would_take_is_rejected_with_the_venue_message(market: Mar
         qty=market.qty,
     )
     ws.wait(_status(cl2, "new"))
+    ws.close()
+
+
+# ----------------------------------------------------------------- the rest of the matrix
+
+
+def _inside_ask(m: Market) -> float:
+    """A sell price strictly inside the spread, where only our counterparty will quote."""
+    bid, ask = m.best()
+    assert ask - bid > 3 * m.tick, (bid, ask)
+    return m.price(ask - m.tick)
+
+
+def _inside_bid(m: Market, ticks: int = 1) -> float:
+    """A buy price inside the spread, ahead of the market maker's bids."""
+    bid, ask = m.best()
+    assert ask - bid > (ticks + 2) * m.tick, (bid, ask)
+    return m.price(bid + ticks * m.tick)
+
+
+def _minus(a: float, b: float) -> float:
+    """a - b as a client would mean it (the float difference is off the step grid)."""
+    return float(Decimal(str(a)) - Decimal(str(b)))
+
+
+def _fills(ws: Stream, cl: str) -> list[dict[str, Any]]:
+    return [f for f in ws.frames if f.get("clOrderId") == cl and f.get("executedQty")]
+
+
+@pytest.mark.parametrize("tif", ["ioc", "fok"])
+def test_limit_ioc_and_fok_that_can_fill_fill_fully(market: Market, tif: str):
+    ws = market.stream()
+    price = _inside_ask(market)
+    market.counter_order("sell", price, market.qty)
+    cl = market.cl()
+    status, body = market.send(
+        clOrderId=cl,
+        transactionType="insert",
+        side="buy",
+        price=price,
+        qty=market.qty,
+        tif=tif,
+    )
+    assert status == 200, body
+    done = ws.wait(_status(cl, "filled", "expired", "rejected", "cancelled"))
+    assert done["orderStatus"] == "filled", done
+    assert done["cumulativeFilledQty"] == market.qty and done["remainingQty"] == 0
+    fills = _fills(ws, cl)
+    assert sum(f["executedQty"] for f in fills) == pytest.approx(market.qty)
+    assert all(f["price"] == price and f["tradeLiquidity"] == "remove" for f in fills)
+    assert market.venue_orders() == []
+    ws.close()
+
+
+def test_limit_ioc_that_fills_partly_expires_the_rest(market: Market):
+    ws = market.stream()
+    price = _inside_ask(market)
+    market.counter_order("sell", price, market.qty)
+    cl = market.cl()
+    market.send(
+        clOrderId=cl,
+        transactionType="insert",
+        side="buy",
+        price=price,
+        qty=market.qty * 2,
+        tif="ioc",
+    )
+    done = ws.wait(_status(cl, "filled", "expired", "rejected", "cancelled"))
+    assert done["orderStatus"] in ("expired", "cancelled"), done
+    assert done["cumulativeFilledQty"] == market.qty and done["remainingQty"] == 0
+    assert sum(f["executedQty"] for f in _fills(ws, cl)) == pytest.approx(market.qty)
+    assert market.venue_orders() == []
+    ws.close()
+
+
+def test_limit_fok_that_cannot_fill_fully_trades_nothing(market: Market):
+    ws = market.stream()
+    price = _inside_ask(market)
+    market.counter_order("sell", price, market.qty)
+    cl = market.cl()
+    try:
+        market.send(
+            clOrderId=cl,
+            transactionType="insert",
+            side="buy",
+            price=price,
+            qty=market.qty * 2,
+            tif="fok",
+        )
+        done = ws.wait(_status(cl, "filled", "expired", "rejected", "cancelled"))
+        if market.exchange == "binance-spot":
+            assert done["orderStatus"] == "expired", done
+        else:
+            # Binance futures refuse an FOK they cannot fill outright (-5021).
+            assert done["orderStatus"] == "rejected" and "-5021" in done["message"], done
+        assert done["cumulativeFilledQty"] == 0 and not _fills(ws, cl)
+        # The liquidity it would have needed is still there, untouched.
+        _, ask = market.best()
+        assert float(ask) == price
+    finally:
+        market.counter_cancel_all()
+    ws.close()
+
+
+def test_market_sell_fills_and_lowers_the_position(market: Market):
+    ws = market.stream()
+    _, before = market.api.get("/getPosition", sessionId=market.session_id, symbol=market.symbol)
+    cl = market.cl()
+    status, body = market.send(
+        clOrderId=cl, transactionType="insert", side="sell", orderType="market", qty=market.qty
+    )
+    assert status == 200, body
+    done = ws.wait(_status(cl, "filled", "expired", "rejected", "cancelled"))
+    assert done["orderStatus"] == "filled", done
+    assert done["side"] == "sell" and done["cumulativeFilledQty"] == market.qty
+    assert all(f["tradeLiquidity"] == "remove" for f in _fills(ws, cl))
+    bid, _ = market.best()
+    assert all(f["price"] <= float(bid) for f in _fills(ws, cl))
+    _, after = market.api.get("/getPosition", sessionId=market.session_id, symbol=market.symbol)
+    assert after["position"] == pytest.approx(before["position"] - market.qty)
+    ws.close()
+
+
+def test_postonly_orders_update_delete_and_pull_as_post_only(market: Market):
+    ws = market.stream()
+    post_only = (
+        {"type": "LIMIT_MAKER"}
+        if market.exchange == "binance-spot"
+        else {"type": "LIMIT", "timeInForce": "GTX"}
+    )
+    base = Decimal(str(_resting_buy(market)))
+    ids = [market.cl() for _ in range(3)]
+    for i, cl in enumerate(ids):
+        market.send(
+            clOrderId=cl,
+            transactionType="insert",
+            side="buy",
+            orderType="postonly",
+            price=market.price(base - i * market.tick),
+            qty=market.qty * 2,
+        )
+        ws.wait(_status(cl, "new"))
+    first, second, third = ids
+    new_price = market.price(base - 10 * market.tick)
+    market.send(clOrderId=first, transactionType="update", price=new_price)
+    moved = ws.wait(lambda f: _status(first, "new")(f) and f["price"] == new_price)
+    assert moved["orderType"] == "postonly"
+    market.send(clOrderId=first, transactionType="update", qty=market.qty)
+    ws.wait(lambda f: _status(first, "new")(f) and f["qty"] == market.qty)
+    venue = {o["clientOrderId"]: o for o in market.venue_orders()}
+    assert len(venue) == 3
+    for o in venue.values():
+        assert {k: o[k] for k in post_only} == post_only, o
+    assert sorted(Decimal(o["origQty"]) for o in venue.values())[0] == Decimal(str(market.qty))
+    market.send(clOrderId=second, transactionType="delete")
+    ws.wait(_status(second, "cancelled"))
+    assert len(market.venue_orders()) == 2
+    status, body = market.send(transactionType="pull")
+    assert status == 200 and sorted(body["orders"]) == sorted([first, third])
+    for cl in (first, third):
+        assert ws.wait(_status(cl, "cancelled"))["transactionType"] == "pull"
+    assert market.venue_orders() == []
+    ws.close()
+
+
+def test_update_of_a_partially_filled_order_keeps_its_fills(market: Market):
+    ws = market.stream()
+    cl = market.cl()
+    price = _inside_bid(market)
+    qty = market.qty * 3
+    market.send(clOrderId=cl, transactionType="insert", side="buy", price=price, qty=qty)
+    first = ws.wait(_status(cl, "new"))
+    market.trade("sell", price, market.qty)
+    ws.wait(_status(cl, "partiallyfilled"))
+    new_price = _inside_bid(market, 2)
+    status, body = market.send(clOrderId=cl, transactionType="update", price=new_price)
+    assert status == 200 and body["orderStatus"] == "pendingupdate", body
+    moved = ws.wait(
+        lambda f: (
+            f.get("clOrderId") == cl
+            and f["price"] == new_price
+            and f["orderStatus"] in ("new", "partiallyfilled")
+        )
+    )
+    assert moved["cumulativeFilledQty"] == market.qty and moved["qty"] == qty
+    assert moved["remainingQty"] == pytest.approx(qty - market.qty)
+    (venue,) = market.venue_orders()
+    if market.exchange == "binance-spot":
+        # Cancel-replace: a new venue order carrying only what was left to fill.
+        assert str(venue["orderId"]) != first["exchOrderId"]
+        assert Decimal(venue["origQty"]) == Decimal(str(_minus(qty, market.qty)))
+        assert Decimal(venue["executedQty"]) == 0
+    else:
+        # Amend in place: the same venue order, its fills kept.
+        assert str(venue["orderId"]) == first["exchOrderId"]
+        assert Decimal(venue["origQty"]) == Decimal(str(qty))
+        assert Decimal(venue["executedQty"]) == Decimal(str(market.qty))
+    assert Decimal(venue["price"]) == Decimal(str(new_price))
+    market.trade("sell", new_price, _minus(qty, market.qty))
+    done = ws.wait(_status(cl, "filled"))
+    assert done["cumulativeFilledQty"] == pytest.approx(qty)
+    assert sum(f["executedQty"] for f in _fills(ws, cl)) == pytest.approx(qty)
+    assert market.venue_orders() == []
+    ws.close()
+
+
+def test_update_raising_the_qty(market: Market):
+    ws = market.stream()
+    cl = market.cl()
+    price = _resting_buy(market)
+    market.send(clOrderId=cl, transactionType="insert", side="buy", price=price, qty=market.qty)
+    first = ws.wait(_status(cl, "new"))
+    status, body = market.send(clOrderId=cl, transactionType="update", qty=market.qty * 3)
+    assert status == 200, body
+    grown = ws.wait(lambda f: _status(cl, "new")(f) and f["qty"] == market.qty * 3)
+    (venue,) = market.venue_orders()
+    assert Decimal(venue["origQty"]) == Decimal(str(market.qty * 3))
+    assert Decimal(venue["price"]) == Decimal(str(price))
+    assert grown["exchOrderId"] == str(venue["orderId"])
+    # Spot cannot amend a size upward: it cancel-replaces (a new venue order);
+    # futures amend in place.
+    assert (grown["exchOrderId"] != first["exchOrderId"]) == (market.exchange == "binance-spot")
+    ws.close()
+
+
+@pytest.fixture
+def spot(api: Api, sim: dict[str, Any]) -> Iterator[Market]:
+    """A spot session: cancel-replace is how spot updates (futures amend in place)."""
+    m = start_session(api, sim, "binance-spot", f"replace-{uuid.uuid4().hex[:8]}")
+    yield m
+    assert_matches_venue(m)
+    m.send(transactionType="pull")
+
+
+def test_cancel_replace_whose_new_order_is_refused_ends_the_order(spot: Market):
+    ws = spot.stream()
+    cl = spot.cl()
+    spot.send(
+        clOrderId=cl,
+        transactionType="insert",
+        side="buy",
+        orderType="postonly",
+        price=_resting_buy(spot),
+        qty=spot.qty,
+    )
+    ws.wait(_status(cl, "new"))
+    # Moving a post-only buy onto the ask: the cancel half succeeds, the new
+    # LIMIT_MAKER would take and is refused, so the venue has nothing left.
+    _, ask = spot.best()
+    status, body = spot.send(clOrderId=cl, transactionType="update", price=spot.price(ask))
+    assert status == 200 and body["orderStatus"] == "pendingupdate", body
+    done = ws.wait(
+        lambda f: (
+            _status(cl, "cancelled", "rejected", "new")(f) and f["transactionType"] == "update"
+        )
+    )
+    assert done["orderStatus"] == "cancelled", done
+    assert "replaced order rejected" in done["message"] and "-2021" in done["message"]
+    assert spot.venue_orders() == []
+    _, working = spot.api.get("/orders", sessionId=spot.session_id)
+    assert working == []
+    ws.close()
+
+
+def test_cancel_replace_whose_cancel_fails_is_refused_and_the_order_settled(spot: Market):
+    ws = spot.stream()
+    cl = spot.cl()
+    price = _inside_bid(spot)
+    spot.send(clOrderId=cl, transactionType="insert", side="buy", price=price, qty=spot.qty)
+    ws.wait(_status(cl, "new"))
+    # The order fills while its events are lost: ems still has it working.
+    spot.venue(
+        "POST",
+        "/sim/fault",
+        json={"userEvents": "drop", "apiKey": spot.account["apiKey"], "count": 1000},
+    )
+    try:
+        spot.trade("sell", price, spot.qty)
+    finally:
+        spot.venue("POST", "/sim/fault", json={"clear": True})
+    status, body = spot.send(
+        clOrderId=cl, transactionType="update", price=spot.price(Decimal(str(price)) - spot.tick)
+    )
+    assert status == 200 and body["orderStatus"] == "pendingupdate", body
+    refused = ws.wait(lambda f: _status(cl, "rejected")(f) and f["transactionType"] == "update")
+    assert "-2022" in refused["message"]
+    # The refusal makes ems ask the venue, which says the order filled.
+    done = ws.wait(_status(cl, "filled", "cancelled"))
+    assert done["orderStatus"] == "filled" and done["cumulativeFilledQty"] == spot.qty
+    assert spot.venue_orders() == []
     ws.close()

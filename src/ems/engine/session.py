@@ -783,6 +783,8 @@ class OrderSession:
             self._emit(order)
         else:
             self._reject_request(order, TransactionType.UPDATE, message)
+            # The cancel half failed too: the order may have filled or gone; ask the venue.
+            self._spawn(self._reconcile(order, quiet=True))
 
     def on_venue_position(self, symbol: str, position: float) -> None:
         if self.positions.get(symbol) == position:

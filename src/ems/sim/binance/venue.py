@@ -547,6 +547,12 @@ class BinanceVenue:
     def admin_trade(self, symbol: str, price: Decimal, qty: Decimal, side: Side) -> dict[str, Any]:
         """``POST /sim/trade``: a phantom aggressor takes the book up to ``price``."""
         spec = self.spec(symbol)
+        # Off-grid amounts would leave orders with unprintable remainders (a float
+        # 0.03 - 0.01 fills 0.019999999999999997 and reads back as "0.020").
+        if qty % spec.step or price % spec.tick:
+            raise BinanceError(
+                -1013, f"trade price must be a multiple of {spec.tick}, qty of {spec.step}"
+            )
         ts = now_ms()
         book = self.books[spec.symbol]
         fills = book.match(side, qty, price)
