@@ -9,8 +9,11 @@ queue so that a slow client cannot stall the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
+import socket
+import struct
 from typing import Any
 
 import orjson
@@ -219,11 +222,19 @@ async def openapi(request: web.Request) -> web.Response:
 class _Client:
     """One WebSocket client: a bounded queue drained by a writer task."""
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport | None = None,
+        positions: bool = False,
+    ) -> None:
         self.ws = ws
+        self.transport = transport
+        self.positions = positions
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(SUBSCRIBER_QUEUE)
         self.sessions: set[OrderSession] = set()
         self.overflowed = False
+        self.writer_task: asyncio.Task[None] | None = None
 
     def push(self, frame: bytes) -> None:
         try:
@@ -234,9 +245,33 @@ class _Client:
                 log.warning(
                     "WebSocket client fell %d frames behind; disconnecting", SUBSCRIBER_QUEUE
                 )
-                asyncio.get_running_loop().create_task(
-                    self.ws.close(code=1008, message=b"consumer too slow")
-                )
+                asyncio.get_running_loop().create_task(self.drop())
+
+    async def drop(self) -> None:
+        """Disconnects a client that stopped reading. Its writer is stuck behind a full
+        socket, and so would a close frame be: one second for a clean close, then the
+        connection is cut."""
+        for session in self.sessions:
+            (session.position_subscribers if self.positions else session.subscribers).discard(self)
+        if self.writer_task is not None:
+            self.writer_task.cancel()
+        # Not wait_for: it would wait for the close to give up, which it may not.
+        closing = asyncio.get_running_loop().create_task(
+            self.ws.close(code=1008, message=b"consumer too slow")
+        )
+        await asyncio.wait((closing,), timeout=1.0)
+        # Cut the connection in any case. Closed normally, the socket would keep the
+        # unread frames (megabytes) until the client read them, which it does not; with
+        # a zero linger time the kernel drops them and resets the connection.
+        if self.transport is not None:
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.transport.abort()
+        if not closing.done():
+            closing.cancel()
+        closing.add_done_callback(_ignore_result)
 
     async def writer(self) -> None:
         while True:
@@ -244,12 +279,17 @@ class _Client:
             await self.ws.send_frame(frame, WSMsgType.TEXT)
 
 
+def _ignore_result(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 async def _socket(request: web.Request, positions: bool) -> web.WebSocketResponse:
     engine = request.app[ENGINE]
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_BODY, decode_text=False)
     await ws.prepare(request)
-    client = _Client(ws)
-    writer = asyncio.get_running_loop().create_task(client.writer())
+    client = _Client(ws, request.transport, positions)
+    writer = client.writer_task = asyncio.get_running_loop().create_task(client.writer())
     try:
         async for msg in ws:
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
