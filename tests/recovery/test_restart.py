@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from tests.e2e.conftest import MARKETS, Market, start_session
 from tests.recovery.conftest import Ems
 
@@ -222,8 +223,48 @@ def test_secrets_are_encrypted_at_rest(ems: Ems, sim):
     ems.start()
 
 
-def test_every_market_has_an_all_orders_query():
-    assert MARKETS  # the soak test below runs on spot; futures share the code path
+@pytest.mark.parametrize("exchange", list(MARKETS))
+def test_an_order_sent_under_the_prefix_just_before_a_crash_is_adopted_on_every_market(
+    ems: Ems, sim: dict[str, Any], exchange: str
+):
+    """Each Binance market's recovery lists the venue's recent orders (its all-orders
+    query): an order that reached the venue under the session's prefix but not the
+    journal is found and adopted."""
+    m = start_session(ems.api, sim, exchange, f"rec-{uuid.uuid4().hex[:8]}")
+    prefix = _prefixes(ems, m.session_id)[-1]
+    ems.kill9()
+    bid, _ = m.best()
+    lost = f"{prefix}zz{uuid.uuid4().hex[:4]}"
+    placed = m.signed(
+        "POST",
+        f"{m.api_path}/order",
+        symbol=m.symbol,
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity=str(m.qty),
+        price=str(m.price(bid - 300 * m.tick)),
+        newClientOrderId=lost,
+    )
+    ems.start()
+    _rebind(m, ems)
+    ems.wait_session(m.session_id)
+    deadline = time.monotonic() + 20
+    while True:
+        _, ours = ems.api.get("/orders", sessionId=m.session_id)
+        found = [o for o in ours if o["clOrderId"] == lost]
+        if found:
+            break
+        assert time.monotonic() < deadline, f"{exchange}: {lost} not adopted: {ours}"
+        time.sleep(0.1)
+    assert found[0]["exchOrderId"] == str(placed["orderId"])
+    assert found[0]["orderStatus"] == "new" and "adopted" in found[0]["message"]
+    code, _ = m.send(clOrderId=lost, transactionType="delete")
+    assert code == 200
+    deadline = time.monotonic() + 10
+    while m.venue_orders():
+        assert time.monotonic() < deadline, "the adopted order could not be cancelled"
+        time.sleep(0.1)
 
 
 def test_triggers_risk_limits_and_the_kill_switch_survive_a_crash(ems: Ems, sim):
