@@ -6,6 +6,7 @@ working orders, and the simulated venue's account state.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -535,3 +536,36 @@ def test_cancel_replace_whose_cancel_fails_is_refused_and_the_order_settled(spot
     assert done["orderStatus"] == "filled" and done["cumulativeFilledQty"] == spot.qty
     assert spot.venue_orders() == []
     ws.close()
+
+
+@pytest.mark.parametrize(
+    ("exchange", "too_small", "enough"),
+    [("binance-spot", 0.0001, 0.001), ("binance-usdm-future", 0.001, 0.01)],
+)
+def test_market_order_below_min_notional_at_the_known_price_is_refused(
+    api: Api, sim: dict[str, Any], exchange: str, too_small: float, enough: float
+):
+    m = start_session(api, sim, exchange, f"notional-{uuid.uuid4().hex[:8]}")
+    status, body = api.post("/watchSymbol", {"sessionId": m.session_id, "symbol": m.symbol})
+    assert status == 200, body
+    deadline = time.monotonic() + 10
+    while not api.get("/book", exchange=exchange, symbol=m.symbol)[1].get("synced"):
+        assert time.monotonic() < deadline, "book never synced"
+        time.sleep(0.05)
+    ws = m.stream()
+    # About 3 USDT on spot (minimum 5) and 30 USDT on USD-M (minimum 100).
+    small = m.cl()
+    status, body = m.send(
+        clOrderId=small, transactionType="insert", side="buy", orderType="market", qty=too_small
+    )
+    assert status == 400 and body["field"] == "qty" and "notional" in body["error"], body
+    _, every = api.get("/orders", sessionId=m.session_id, all="true")
+    assert every == [] and m.venue_orders() == []
+    cl = m.cl()
+    status, body = m.send(
+        clOrderId=cl, transactionType="insert", side="buy", orderType="market", qty=enough
+    )
+    assert status == 200, body
+    assert ws.wait(_status(cl, "filled", "rejected", "expired"))["orderStatus"] == "filled"
+    ws.close()
+    assert_matches_venue(m)

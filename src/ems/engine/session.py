@@ -248,16 +248,20 @@ class OrderSession:
             )
         return units
 
-    def _check_notional(self, inst: Instrument, price: int, qty: int) -> None:
-        if not inst.min_notional:
-            return
-        notional = inst.price_grid.value(price) * inst.qty_grid.value(qty)
-        if inst.contract_size:
+    def _check_notional(
+        self, inst: Instrument, price: int, qty: int, market_price: float | None = None
+    ) -> None:
+        """Refuses an order worth less than the venue's minimum; a market order is valued
+        at `market_price` (the last price ems knows), and passes unchecked without one."""
+        if not inst.min_notional or inst.contract_size:
             return  # contract-sized venues have no quote notional floor per order
+        value = inst.price_grid.value(price) if market_price is None else market_price
+        notional = value * inst.qty_grid.value(qty)
         # A relative tolerance keeps 5.0 == 5.0 when the product is computed in binary.
         if notional < inst.min_notional * (1 - 1e-12):
+            at = "" if market_price is None else f" at the last price {market_price:g}"
             raise ApiError(
-                f"notional {notional:.8g} is below the minimum {inst.min_notional:g}",
+                f"notional {notional:.8g}{at} is below the minimum {inst.min_notional:g}",
                 "qty",
                 reason="min_notional",
             )
@@ -313,6 +317,10 @@ class OrderSession:
         qty = self._qty_units(inst, req.qty, market)
         if not market:
             self._check_notional(inst, price, qty)
+        else:
+            last = self._reference_price(self.exchange, inst.symbol)
+            if last is not None:
+                self._check_notional(inst, price, qty, last)
         return cl, inst, req.side, order_type, tif, price, qty
 
     def prepare(self, req: SendOrder, venue_client_id: str | None = None) -> Prepared:
