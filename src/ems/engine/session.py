@@ -252,7 +252,7 @@ class OrderSession:
         self, inst: Instrument, price: int, qty: int, market_price: float | None = None
     ) -> None:
         """Refuses an order worth less than the venue's minimum; a market order is valued
-        at `market_price` (the last price ems knows), and passes unchecked without one."""
+        at `market_price`, the last price ems knows (with none, its caller skips this)."""
         if not inst.min_notional or inst.contract_size:
             return  # contract-sized venues have no quote notional floor per order
         value = inst.price_grid.value(price) if market_price is None else market_price

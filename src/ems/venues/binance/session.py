@@ -225,6 +225,8 @@ class BinanceSession(VenueSession):
         return await self._start(method, name, params)
 
     def _order_params(self, order: Order, qty: int, client_id: str) -> dict[str, object]:
+        """A new order's parameters (post-only is LIMIT_MAKER on spot, GTX on futures;
+        market orders carry neither price nor timeInForce)."""
         inst = order.instrument
         params: dict[str, object] = {
             "symbol": order.symbol,
@@ -267,34 +269,47 @@ class BinanceSession(VenueSession):
     async def _reply_report(sent: Awaitable[Any], venue_client_id: str) -> ExecutionReport:
         return codec.reply_report(await sent, venue_client_id)
 
+    @staticmethod
+    def amend_params(order: Order, price: int, qty: int) -> dict[str, object]:
+        """Futures `PUT order`: the new absolute price and quantity of the same order."""
+        inst = order.instrument
+        return {
+            "symbol": order.symbol,
+            "origClientOrderId": order.venue_client_id,
+            "side": "BUY" if order.side == Side.BUY else "SELL",
+            "quantity": inst.qty_grid.format(qty),
+            "price": inst.price_grid.format(price),
+        }
+
+    @staticmethod
+    def keep_priority_params(order: Order, qty: int) -> dict[str, object]:
+        """Spot `PUT order/amend/keepPriority`: a smaller quantity, same id and place."""
+        return {
+            "symbol": order.symbol,
+            "origClientOrderId": order.venue_client_id,
+            "newClientOrderId": order.venue_client_id,
+            "newQty": order.instrument.qty_grid.format(qty),
+        }
+
+    def cancel_replace_params(self, order: Order, qty: int, new_id: str) -> dict[str, object]:
+        """Spot `POST order/cancelReplace`: cancel the current leg, then place a new one
+        for what is left to fill (`qty` less the fills so far), only if the cancel worked."""
+        params = self._order_params(order, qty - order.cum_qty, new_id)
+        params["cancelReplaceMode"] = "STOP_ON_FAILURE"
+        params["cancelOrigClientOrderId"] = order.venue_client_id
+        return params
+
     async def amend(self, order: Order, price: int, qty: int) -> ExecutionReport | None:
         inst = order.instrument
         if not self.product.spot:
-            data = await self._send(
-                "PUT",
-                "order",
-                {
-                    "symbol": order.symbol,
-                    "origClientOrderId": order.venue_client_id,
-                    "side": "BUY" if order.side == Side.BUY else "SELL",
-                    "quantity": inst.qty_grid.format(qty),
-                    "price": inst.price_grid.format(price),
-                },
-            )
+            data = await self._send("PUT", "order", self.amend_params(order, price, qty))
             report = codec.reply_report(data, order.venue_client_id)
             report.amended = True
             return report
         if price == order.price and qty < order.qty:
             # A pure size reduction keeps queue priority on spot.
             data = await self._send(
-                "PUT",
-                "order/amend/keepPriority",
-                {
-                    "symbol": order.symbol,
-                    "origClientOrderId": order.venue_client_id,
-                    "newClientOrderId": order.venue_client_id,
-                    "newQty": inst.qty_grid.format(qty),
-                },
+                "PUT", "order/amend/keepPriority", self.keep_priority_params(order, qty)
             )
             amended = data.get("amendedOrder", data)
             report = codec.reply_report(amended, order.venue_client_id)
@@ -305,9 +320,7 @@ class BinanceSession(VenueSession):
 
     async def _cancel_replace(self, order: Order, qty: int) -> ExecutionReport | None:
         new_id = self._listener.begin_replace(order)
-        params = self._order_params(order, qty - order.cum_qty, new_id)
-        params["cancelReplaceMode"] = "STOP_ON_FAILURE"
-        params["cancelOrigClientOrderId"] = order.venue_client_id
+        params = self.cancel_replace_params(order, qty, new_id)
         try:
             data = await self._send("POST", "order/cancelReplace", params)
         except VenueError as exc:
