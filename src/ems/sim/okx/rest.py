@@ -37,7 +37,11 @@ Admin API (not signed, JSON in and out, on the same port):
     connection right after the N-th order item of its following order operations has
     been processed (the rest of that batch is not processed and nothing is answered);
     ``{"userEvents": "drop"|"duplicate"|"reorder", "apiKey": K, "count": N}`` acts on the
-    account's next N private pushes.  ``{"clear": true}`` disarms everything.
+    account's next N private pushes.
+    ``{"books": "gap"|"checksum", "instId": I, "count": N}``: the next N ``books``
+    updates of the instrument are lost on the wire (their seqIds are used up, so the
+    following update's prevSeqId shows the gap) or carry a wrong checksum.
+    ``{"clear": true}`` disarms everything.
 ``POST /sim/reset``
     Restores the initial books, orders and balances (faults cleared).
 """
@@ -469,7 +473,7 @@ class OkxServer:
                 self.faults.clear()
                 self.ws_fault(body)
                 return json_response({"armed": []})
-            if "disconnect" in body or "dropPrivate" in body or "userEvents" in body:
+            if any(k in body for k in ("disconnect", "dropPrivate", "userEvents", "books")):
                 return json_response(self.ws_fault(body))
             self.faults.arm(parse_fault(body))
             return json_response({"armed": self.faults.armed()})

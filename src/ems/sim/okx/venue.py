@@ -155,6 +155,9 @@ class BookFeed:
     changed_asks: dict[Decimal, Decimal] = field(default_factory=dict)
     last_top5: tuple[Any, ...] = ()
     last_bbo: tuple[Any, ...] = ()
+    faults: list[str] = field(default_factory=list)
+    """Faults for the next ``books`` updates, in order: ``gap`` (the update is lost on
+    the wire; its seqId is used up) or ``checksum`` (it carries a wrong checksum)."""
 
 
 PrivateSink = Callable[[str, str, dict[str, Any]], None]
@@ -792,8 +795,10 @@ class OkxVenue:
             if feed.changed_bids or feed.changed_asks:
                 prev = feed.seq_id
                 feed.seq_id = book.update_id
-                if self.public_wanted("books", inst_id):
+                fault = feed.faults.pop(0) if feed.faults else None
+                if fault != "gap" and self.public_wanted("books", inst_id):
                     bids_all, asks_all = self.levels(inst_id, 400)
+                    sum_ = checksum(bids_all, asks_all)
                     self.on_public(
                         "books",
                         inst_id,
@@ -805,7 +810,7 @@ class OkxVenue:
                                     "asks": self._diff(book, Side.SELL, feed.changed_asks),
                                     "bids": self._diff(book, Side.BUY, feed.changed_bids),
                                     "ts": ts,
-                                    "checksum": checksum(bids_all, asks_all),
+                                    "checksum": sum_ + 1 if fault == "checksum" else sum_,
                                     "prevSeqId": prev,
                                     "seqId": feed.seq_id,
                                 }
@@ -1117,6 +1122,21 @@ class OkxVenue:
             "bestBid": text(bid) if bid is not None else None,
             "bestAsk": text(ask) if ask is not None else None,
         }
+
+    def books_fault(self, inst_id: str, kind: str, count: int) -> dict[str, Any]:
+        """Arms a fault on the next ``count`` ``books`` updates of one instrument."""
+        if inst_id not in self.specs:
+            raise KeyError(f"unknown instId {inst_id}")
+        if kind not in ("gap", "checksum"):
+            raise ValueError("books fault must be gap or checksum")
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        self.feeds[inst_id].faults += [kind] * count
+        return {"books": kind, "instId": inst_id, "count": count}
+
+    def clear_books_faults(self) -> None:
+        for feed in self.feeds.values():
+            feed.faults.clear()
 
     def drift(self) -> None:
         """Moves every quoted mid one seeded random step."""

@@ -171,7 +171,12 @@ class OkxWebSockets:
             self._drop_after.clear()
             self._refuse_until.clear()
             self.users.clear_faults()
+            self.venue.clear_books_faults()
             return {"armed": []}
+        if "books" in spec:
+            return self.venue.books_fault(
+                str(spec.get("instId", "")), str(spec["books"]), int(spec.get("count", 1))
+            )
         if "disconnect" in spec:
             kind = str(spec["disconnect"])
             if kind not in ("public", "private", "business", "all"):

@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from picows import WSMsgType
 
 from ems._core import OkxBatchCancel, Trade, TradeScanner
 from ems.errors import VenueError, VenueRateLimited, VenueUnknownOutcome
@@ -28,6 +27,7 @@ from ems.venues.feed import Feed
 from ems.venues.http1 import Http1Pool
 from ems.venues.okx import codec
 from ems.venues.okx.products import API, CAPABILITIES, INST_TYPES, PRIVATE_PATH, PUBLIC_PATH, Hosts
+from ems.venues.okx.public import OkxBook, OkxPublicFeed
 from ems.venues.okx.rest import OkxRest
 from ems.venues.okx.stream import QUEUE_MAX_S, ConnectionLost, PrivateSocket
 
@@ -52,39 +52,6 @@ def frame_id(frame: bytes) -> str:
     """The `id` of a message that starts `{"id":"...` (the batch-cancel builder's form)."""
     end = frame.index(b'"', 7)
     return frame[7:end].decode()
-
-
-class OkxTradeFeed(Feed):
-    """The public `trades` channel of one instrument, subscribed on every connect."""
-
-    def __init__(self, url: str, inst_id: str, on_frame: Callable[[bytes], None], name: str):
-        super().__init__(url, on_frame, name=name)
-        self._subscribe = b'{"op":"subscribe","args":[{"channel":"trades","instId":"' + (
-            inst_id.encode() + b'"}]}'
-        )
-        self._pinger: asyncio.Task[None] | None = None
-
-    async def _connect(self) -> None:
-        await super()._connect()
-        if self._transport is not None:
-            self._transport.send(WSMsgType.TEXT, self._subscribe)
-        if self._pinger is None:
-            self._pinger = asyncio.get_running_loop().create_task(self._ping())
-
-    async def _ping(self) -> None:
-        # OKX closes a connection that carried nothing for 30 s; a quiet market is quiet.
-        while not self._stopping:
-            await asyncio.sleep(20)
-            if self._transport is not None:
-                try:
-                    self._transport.send(WSMsgType.TEXT, b"ping")
-                except Exception as exc:  # the run loop reconnects
-                    log.debug("trade feed ping failed: %s", exc)
-
-    async def stop(self) -> None:
-        if self._pinger is not None:
-            self._pinger.cancel()
-        await super().stop()
 
 
 class OkxSession(VenueSession):
@@ -204,8 +171,13 @@ class OkxSession(VenueSession):
             for trade in trades:
                 on_trade(trade)
 
-        return OkxTradeFeed(
-            self._hosts.ws_url + PUBLIC_PATH, symbol, on_frame, f"okx:{symbol} trades"
+        return OkxPublicFeed(
+            self._hosts.ws_url + PUBLIC_PATH, "trades", symbol, on_frame, f"okx:{symbol} trades"
+        )
+
+    def book(self, symbol: str) -> OkxBook:
+        return OkxBook(
+            self._hosts.ws_url + PUBLIC_PATH, self.instruments[symbol], f"okx:{symbol} book"
         )
 
     # ------------------------------------------------------------------ reports
