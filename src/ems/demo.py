@@ -28,10 +28,24 @@ DEMO_SESSIONS = (
 )
 
 
+DEMO_MM_INTERVAL_MS = 500
+"""The demo market moves: its market makers step their mids twice a second."""
+
+
 def start_simulator() -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    """Starts `ems sim --port 0` and reads the URLs and account it prints first."""
+    """Starts `ems sim --port 0` with a moving market and reads the URLs and account it
+    prints first."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ems.cli", "sim", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "ems.cli",
+            "sim",
+            "--port",
+            "0",
+            "--mm-interval-ms",
+            str(DEMO_MM_INTERVAL_MS),
+        ],
         stdout=subprocess.PIPE,
     )
     assert proc.stdout is not None
