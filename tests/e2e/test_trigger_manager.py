@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from decimal import Decimal
@@ -365,3 +366,56 @@ def test_a_manager_needs_a_running_session(tm: Market):
         {"symbol": tm.symbol, "exchange": tm.exchange, "sessionId": "no-such-session"},
     )
     assert code == 404 and body["field"] == "sessionId", body
+
+
+def test_a_manager_takes_no_trigger_before_its_stream_is_open(api: Api, sim: dict[str, Any]):
+    """While the trade stream is still opening, setTrigger is refused (409) rather than
+    taken into a manager that may never start; a stream that fails to open is a 502."""
+    m = start_session(api, sim, "binance-spot", f"tmo-{uuid.uuid4().hex[:8]}")
+    symbol = "ETHUSDT"
+    m.venue(
+        "POST",
+        "/sim/fault",
+        json={"path": f"/ws/{symbol.lower()}@trade", "delayMs": 1500, "status": 503},
+    )
+    where = {"symbol": symbol, "exchange": m.exchange, "sessionId": m.session_id}
+    outcome: list[tuple[int, Any]] = []
+    starting = threading.Thread(
+        target=lambda: outcome.append(api.post("/startTriggerManager", where))
+    )
+    starting.start()
+    try:
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:  # until the server has taken the start
+            code, body = api.post(
+                "/setTrigger",
+                {
+                    "id": "early",
+                    "price": 1000.0,
+                    "symbol": symbol,
+                    "direction": "up",
+                    "exchange": m.exchange,
+                    "orders": [
+                        m.order(
+                            clOrderId=m.cl(),
+                            transactionType="insert",
+                            side="buy",
+                            symbol=symbol,
+                            price=1000.0,
+                            qty=0.1,
+                        )
+                    ],
+                },
+            )
+            if code != 404:
+                break
+        assert (code, body.get("field")) == (409, "symbol"), body
+    finally:
+        starting.join(timeout=15)
+    assert outcome and outcome[0][0] == 502, outcome
+    # Nothing was left behind: a manager can be started once the stream opens.
+    assert api.post("/startTriggerManager", where)[0] == 200
+    assert api.post("/stopTriggerManager", where) == (
+        200,
+        {"exchange": m.exchange, "symbol": symbol, "cleared": 0},
+    )

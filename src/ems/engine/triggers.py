@@ -85,9 +85,12 @@ class TriggerManager:
             instrument.price_grid.step, instrument.qty_grid.step
         ).binance_trade
         self._price_value = instrument.price_grid.value
+        self.ready = False
+        """True once the trade stream is open; until then the manager takes no triggers."""
 
     async def start(self) -> None:
         await self.feed.start()
+        self.ready = True
         self.engine.warmers.append(self.warm)
 
     def warm(self) -> None:
@@ -255,6 +258,13 @@ class TriggerManagers:
         manager = self.managers.get((exchange, symbol))
         if manager is None:
             raise ApiError(f"no trigger manager for {exchange} {symbol}", "symbol", 404)
+        if not manager.ready:
+            # A trigger taken now would be lost with the manager if its stream never opens.
+            raise ApiError(
+                f"the trigger manager for {exchange} {symbol} is still opening its trade stream",
+                "symbol",
+                409,
+            )
         return manager
 
     async def start(self, session_id: str, exchange: str, symbol: str) -> TriggerManager:
