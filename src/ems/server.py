@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 
 import orjson
@@ -159,12 +160,38 @@ def _collect_between_events(loop: asyncio.AbstractEventLoop) -> None:
     loop.call_later(GC_EVERY_S, collect)
 
 
+def _place_threads(cpus: set[int], spin: bool) -> None:
+    """Gives the event loop the first of `cpus` and ems's other threads (the journal
+    writer) the rest, so a spinning loop does not starve them and they do not delay it.
+
+    Threads started later by the loop inherit its CPU; the journal writer is the only one
+    that lives for long. With a single CPU everything shares it.
+    """
+    ordered = sorted(cpus)
+    if len(ordered) < 2:
+        if spin:
+            log.warning("--spin on one CPU: the journal writer shares the spinning core")
+        return
+    hot, rest = {ordered[0]}, set(ordered[1:])
+    main = threading.main_thread()
+    for thread in threading.enumerate():
+        if thread is not main and thread.native_id is not None:
+            try:
+                os.sched_setaffinity(thread.native_id, rest)
+            except OSError as exc:  # the thread ended meanwhile
+                log.debug("thread %s not placed: %s", thread.name, exc)
+    os.sched_setaffinity(0, hot)
+    log.info("event loop on CPU %d, other threads on CPUs %s", ordered[0], sorted(rest))
+
+
 async def serve(cfg: Config) -> None:
     server = Server(cfg)
     loop = asyncio.get_running_loop()
     if cfg.spin:
         _spin_forever(loop, server.engine.warmers)
     await server.start()
+    if cfg.cpus is not None:
+        _place_threads(parse_cpus(cfg.cpus), cfg.spin)
     _collect_between_events(loop)
     # One JSON line on stdout says where to connect (useful with --port 0).
     print(

@@ -20,6 +20,7 @@ a crash keeps all of them or none.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import queue
@@ -255,6 +256,7 @@ class Journal:
         )
 
     def _run(self) -> None:
+        _name_os_thread("ems-journal")
         while True:
             item = self._queue.get()
             if self._delay:
@@ -352,3 +354,10 @@ class Journal:
                 "SELECT symbol, units, value FROM positions WHERE session_id=?", (session_id,)
             )
         }
+
+
+def _name_os_thread(name: str) -> None:
+    """Names the calling thread for the OS (`top -H`, /proc/<pid>/task/*/comm), so the
+    journal writer can be told apart when placing threads on CPUs."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
