@@ -20,6 +20,7 @@ API (JSON in and out, not signed; quantities are in contracts):
     Recenters or pulls the market maker; the answer has best bid/ask and 10 levels a side.
 ``GET /sim/book?symbol=S``
     The same view of the book, changing nothing.
+FIX market data: see :mod:`ems.sim.deribit.fix` (trades, and the book as W then X).
 ``POST /sim/fault``
     ``{"fix": "drop", "apiKey": K}``: closes the account's FIX TCP connections (all
     accounts' without ``apiKey``) with no Logout, as a network failure would.
@@ -32,6 +33,10 @@ API (JSON in and out, not signed; quantities are in contracts):
     ``{"fix": "loseResendReply", "apiKey": K, "count": N}``: the answers to the account's
     next N ResendRequests are lost whole (nothing is written), so the client must ask
     again.
+    ``{"fix": "loseBookUpdate", "apiKey": K, "count": N}``: the next N book updates (X)
+    for the account's FIX sessions are never made (not sequenced, not stored), a gap in
+    the book that no FIX resend repairs; the client sees it only as an update that does
+    not fit its book.
     ``{"jsonrpc": "drop"}``: closes every JSON-RPC WebSocket.
     ``{"clear": true}``: disarms the lose faults. ``GET /sim/fault`` lists them.
 ``GET /sim/sessions``
@@ -50,7 +55,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ems.sim.deribit.fix import FixAcceptor
+from ems.sim.deribit.fix import BOOK_INTERVAL_MS, FixAcceptor
 from ems.sim.deribit.jsonrpc import JsonRpcServer
 from ems.sim.deribit.venue import DeribitVenue, RejectError
 from ems.sim.matching import Side
@@ -136,7 +141,7 @@ def build_app(venue: DeribitVenue, acceptor: FixAcceptor, rpc: JsonRpcServer) ->
             return _bad(str(exc))
         if data.get("clear"):
             for state in acceptor.sessions.values():
-                state.lose_in = state.lose_out = state.lose_resend = 0
+                state.lose_in = state.lose_out = state.lose_resend = state.lose_book = 0
             return _json({"cleared": True})
         if data.get("jsonrpc") == "drop":
             return _json({"dropped": rpc.drop_all()})
@@ -146,7 +151,7 @@ def build_app(venue: DeribitVenue, acceptor: FixAcceptor, rpc: JsonRpcServer) ->
             return _bad("unknown apiKey")
         if kind == "drop":
             return _json({"dropped": acceptor.drop(api_key)})
-        if kind in ("loseOutbound", "loseInbound", "loseResendReply"):
+        if kind in ("loseOutbound", "loseInbound", "loseResendReply", "loseBookUpdate"):
             count = data.get("count", 1)
             if not isinstance(count, int) or count < 1:
                 return _bad("count must be a positive integer")
@@ -156,6 +161,8 @@ def build_app(venue: DeribitVenue, acceptor: FixAcceptor, rpc: JsonRpcServer) ->
                     state.lose_out += count
                 elif kind == "loseResendReply":
                     state.lose_resend += count
+                elif kind == "loseBookUpdate":
+                    state.lose_book += count
                 else:
                     state.lose_in += count
             return _json({"armed": len(states)})
@@ -169,9 +176,10 @@ def build_app(venue: DeribitVenue, acceptor: FixAcceptor, rpc: JsonRpcServer) ->
                     "loseOutbound": s.lose_out,
                     "loseInbound": s.lose_in,
                     "loseResendReply": s.lose_resend,
+                    "loseBookUpdate": s.lose_book,
                 }
                 for s in acceptor.sessions.values()
-                if s.lose_in or s.lose_out or s.lose_resend
+                if s.lose_in or s.lose_out or s.lose_resend or s.lose_book
             ]
         )
 
@@ -222,7 +230,9 @@ class DeribitSims:
         return {"deribit": {"restUrl": f"http://{host}:{http_port}", "wsUrl": f"{host}:{fix_port}"}}
 
     def tick(self, elapsed_ms: int) -> None:
-        """Nothing is published on an interval (trades go out as they happen)."""
+        """Publishes book changes every BOOK_INTERVAL_MS (trades go out as they happen)."""
+        if elapsed_ms % BOOK_INTERVAL_MS == 0:
+            self.acceptor.flush_books()
 
     def drift(self) -> None:
         self.venue.drift()

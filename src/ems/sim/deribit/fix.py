@@ -22,6 +22,15 @@ Session rules, as on the venue:
   message type gets BusinessMessageReject (j).
 * CancelOnDisconnect (9001=Y on Logon) cancels every open order of the session when its
   connection ends (Logout or drop); the cancel reports wait for the next logon.
+
+Market data (D.3): MarketDataRequest (V) with 263=0 answers one snapshot (W); with
+263=1 it subscribes until 263=2 or the connection ends. Trades (269=2) go out as X
+when they print. Book entries (269=0 bids, 269=1 offers) take one of the two documented
+forms: 265=1 with 264=0 gives a W of the whole book, then X messages whose entries say
+279=0 New, 1 Change or 2 Delete for a price level (269, 270 price, 271 size in
+contracts); 265=0 with 264=1, 10 or 20 gives a W of that many levels each time they
+change. Book changes are published every `BOOK_INTERVAL_MS`, and before any new
+subscriber's snapshot, so a snapshot and the X messages after it always join up.
 """
 
 from __future__ import annotations
@@ -57,6 +66,9 @@ APP_TYPES = frozenset({"D", "F", "G", "q", "AF", "AN", "x", "V"})
 LOGON_CLOCK_WINDOW_MS = 60_000
 LOGON_TIMEOUT_S = 10.0
 STORE_MAX = 100_000
+BOOK_INTERVAL_MS = 100
+BOOK_SIDES = {"0": Side.BUY, "1": Side.SELL}
+FULL_REFRESH_DEPTHS = frozenset({1, 10, 20})
 
 REQUIRED = {
     "D": (11, 54, 38, 55),
@@ -78,6 +90,20 @@ class Stored:
 
 
 @dataclass(slots=True)
+class MdSubscription:
+    """One MarketDataRequest (263=1) of a session."""
+
+    symbols: list[str]
+    trades: bool
+    sides: tuple[str, ...]
+    """Book entry types wanted ("0" bids, "1" offers), in that order."""
+    depth: int | None
+    """None: incremental over the whole book; N: full refresh of the top N levels."""
+    last_top: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    """Full refresh only: the entries last sent per symbol."""
+
+
+@dataclass(slots=True)
 class SessionState:
     """One FIX session (SenderCompID + Username): its sequence numbers and message store."""
 
@@ -95,8 +121,11 @@ class SessionState:
     lose_in: int = 0
     lose_resend: int = 0
     """Answers to the client's next ResendRequests that are lost on the wire (fault)."""
-    md_subscriptions: dict[str, set[str]] = field(default_factory=dict)
-    """MDReqID -> symbols subscribed to trades."""
+    lose_book: int = 0
+    """Book updates (X) that are never made for this session (fault: a venue-side gap
+    that no FIX resend can repair)."""
+    md_subscriptions: dict[str, MdSubscription] = field(default_factory=dict)
+    """MDReqID -> what it subscribed to."""
 
     def account_event(self, order: Order, fields: list[tuple[int, str]]) -> None:
         """An execution report of the account (stored, and written if connected)."""
@@ -177,6 +206,8 @@ class FixAcceptor:
         self.connections: set[FixConnection] = set()
         self._server: asyncio.AbstractServer | None = None
         self._report_ids = itertools.count(1)
+        self._published: dict[str, dict[tuple[str, Decimal], Decimal]] = {}
+        """Per symbol, the book as the incremental subscribers were last told it."""
         venue.trade_sinks.append(self._on_trade)
 
     async def start(self, host: str, port: int) -> int:
@@ -224,7 +255,7 @@ class FixAcceptor:
         for state in self.sessions.values():
             state.next_in = state.next_out = 1
             state.store.clear()
-            state.lose_in = state.lose_out = state.lose_resend = 0
+            state.lose_in = state.lose_out = state.lose_resend = state.lose_book = 0
 
     def describe(self) -> list[dict[str, Any]]:
         return [
@@ -242,12 +273,94 @@ class FixAcceptor:
     # ----------------------------------------------------------------- market data
     def _on_trade(self, symbol: str, trade: dict[str, Any]) -> None:
         for state in self.sessions.values():
-            for req_id, symbols in state.md_subscriptions.items():
-                if symbol in symbols:
+            for req_id, sub in state.md_subscriptions.items():
+                if sub.trades and symbol in sub.symbols:
                     state.send(
                         "X",
                         [(262, req_id), (55, symbol), (268, "1"), (279, "0"), *_trade_entry(trade)],
                     )
+
+    def book_levels(self, symbol: str) -> dict[tuple[str, Decimal], Decimal]:
+        """The whole book as {(entry type, price): size}."""
+        book = self.venue.books[symbol]
+        out: dict[tuple[str, Decimal], Decimal] = {}
+        for kind, side in BOOK_SIDES.items():
+            for price, qty in book.levels(side):
+                out[kind, price] = qty
+        return out
+
+    def flush_books(self) -> None:
+        """Publishes what changed in every subscribed book since it was last published."""
+        incremental: dict[str, list[tuple[SessionState, str, MdSubscription]]] = {}
+        for state in self.sessions.values():
+            for req_id, sub in state.md_subscriptions.items():
+                if not sub.sides:
+                    continue
+                for symbol in sub.symbols:
+                    if sub.depth is None:
+                        incremental.setdefault(symbol, []).append((state, req_id, sub))
+                    else:
+                        self._full_refresh(state, req_id, sub, symbol)
+        for symbol in list(self._published):
+            if symbol not in incremental:
+                del self._published[symbol]  # nobody listens: start afresh when one does
+        for symbol, subs in incremental.items():
+            now = self.book_levels(symbol)
+            before = self._published.get(symbol, now)
+            self._published[symbol] = now
+            changes = _book_changes(before, now)
+            if not changes:
+                continue
+            for state, req_id, sub in subs:
+                entries = [e for e in changes if e[0] in sub.sides]
+                if not entries:
+                    continue
+                if state.lose_book > 0:
+                    state.lose_book -= 1
+                    continue
+                fields = [(262, req_id), (55, symbol), (268, str(len(entries)))]
+                for kind, action, price, qty in entries:
+                    fields += [(279, action), (269, kind), (270, text(price)), (271, text(qty))]
+                state.send("X", fields)
+
+    def _full_refresh(
+        self, state: SessionState, req_id: str, sub: MdSubscription, symbol: str
+    ) -> None:
+        entries = self.snapshot_entries(symbol, sub.sides, sub.depth)
+        if sub.last_top.get(symbol) != entries:
+            sub.last_top[symbol] = entries
+            state.send("W", [(262, req_id), (55, symbol), (268, str(len(entries) // 3)), *entries])
+
+    def snapshot_entries(
+        self, symbol: str, sides: tuple[str, ...], depth: int | None
+    ) -> list[tuple[int, str]]:
+        """Book entries of a W: (269, 270, 271) per level, bids first."""
+        book = self.venue.books[symbol]
+        entries: list[tuple[int, str]] = []
+        for kind in sides:
+            for price, qty in book.levels(BOOK_SIDES[kind], depth):
+                entries += [(269, kind), (270, text(price)), (271, text(qty))]
+        return entries
+
+    def start_book(self, symbol: str) -> None:
+        """Brings every book subscriber up to date so that a new subscriber's snapshot,
+        taken now, is where the next X messages start from."""
+        self.flush_books()
+        self._published[symbol] = self.book_levels(symbol)
+
+
+def _book_changes(
+    before: dict[tuple[str, Decimal], Decimal], now: dict[tuple[str, Decimal], Decimal]
+) -> list[tuple[str, str, Decimal, Decimal]]:
+    """(entry type, MDUpdateAction, price, size) for each level that differs."""
+    out = []
+    for key in sorted(before.keys() | now.keys()):
+        old, new = before.get(key), now.get(key)
+        if old == new:
+            continue
+        action = "0" if old is None else "2" if new is None else "1"
+        out.append((key[0], action, key[1], new if new is not None else Decimal(0)))
+    return out
 
 
 def _trade_entry(trade: dict[str, Any]) -> list[tuple[int, str]]:
@@ -781,6 +894,10 @@ def _on_security_list(conn: FixConnection, state: SessionState, msg: Message) ->
     )
 
 
+def _md_reject(state: SessionState, req_id: str, reason: str, text_: str) -> None:
+    state.send("Y", [(262, req_id), (281, reason), (58, text_)])
+
+
 def _on_market_data(conn: FixConnection, state: SessionState, msg: Message) -> None:
     req_id = msg.get(262) or ""
     kind = msg.get(263)
@@ -790,28 +907,43 @@ def _on_market_data(conn: FixConnection, state: SessionState, msg: Message) -> N
     if kind == "2":
         state.md_subscriptions.pop(req_id, None)
         return
+    if kind not in ("0", "1"):
+        _md_reject(state, req_id, "4", f"SubscriptionRequestType {kind} is not 0, 1 or 2")
+        return
     unknown = [s for s in symbols if s not in conn.venue.specs]
     if not symbols or unknown:
-        state.send("Y", [(262, req_id), (281, "0"), (58, f"unknown symbol {unknown or '(none)'}")])
+        _md_reject(state, req_id, "0", f"unknown symbol {unknown or '(none)'}")
         return
-    if kind == "1" and entry_types - {"2"}:
-        state.send(
-            "Y", [(262, req_id), (281, "8"), (58, "the simulator streams trades (269=2) only")]
-        )
+    if not entry_types or entry_types - {"0", "1", "2"}:
+        _md_reject(state, req_id, "8", "the simulator serves MDEntryType 0, 1 and 2 only")
         return
+    depth_text = msg.get(264) or "0"
+    if not depth_text.isdigit():
+        _md_reject(state, req_id, "5", f"MarketDepth {depth_text!r} is not a number")
+        return
+    depth = int(depth_text) or None
+    sides = tuple(k for k in ("0", "1") if k in entry_types)
+    if kind == "1" and sides:
+        update_type = msg.get(265)
+        if update_type == "1" and depth is None:
+            pass  # W of the whole book, then X increments
+        elif update_type == "0" and depth in FULL_REFRESH_DEPTHS:
+            pass  # W of the top `depth` levels on each change
+        else:
+            _md_reject(
+                state,
+                req_id,
+                "5",
+                "book subscriptions take MDUpdateType=1 with MarketDepth=0, or "
+                "MDUpdateType=0 with MarketDepth 1, 10 or 20",
+            )
+            return
+    if kind == "1" and sides and depth is None:
+        for symbol in symbols:
+            conn.acceptor.start_book(symbol)
     for symbol in symbols:
-        entries: list[tuple[int, str]] = []
-        n = 0
-        book = conn.venue.books[symbol]
-        depth = int(msg.get(264) or "0") or None
-        if "0" in entry_types:
-            for price, qty in book.levels(Side.BUY, depth):
-                entries += [(269, "0"), (270, text(price)), (271, text(qty))]
-                n += 1
-        if "1" in entry_types:
-            for price, qty in book.levels(Side.SELL, depth):
-                entries += [(269, "1"), (270, text(price)), (271, text(qty))]
-                n += 1
+        entries = conn.acceptor.snapshot_entries(symbol, sides, depth)
+        n = len(entries) // 3
         if "2" in entry_types:
             amount = int(msg.get(100007) or "20")
             for trade in conn.venue.recent_trades[symbol][-amount:]:
@@ -819,7 +951,11 @@ def _on_market_data(conn: FixConnection, state: SessionState, msg: Message) -> N
                 n += 1
         state.send("W", [(262, req_id), (55, symbol), (268, str(n)), *entries])
     if kind == "1":
-        state.md_subscriptions[req_id] = set(symbols)
+        sub = MdSubscription(symbols, "2" in entry_types, sides, depth)
+        if depth is not None:
+            for symbol in symbols:
+                sub.last_top[symbol] = conn.acceptor.snapshot_entries(symbol, sides, depth)
+        state.md_subscriptions[req_id] = sub
 
 
 APP_HANDLERS = {

@@ -33,6 +33,7 @@ from ems.errors import VenueError, VenueUnknownOutcome
 from ems.model import OrderStatus, OrderType, Side
 from ems.venues.base import ExecutionReport, VenueListener, VenueSession
 from ems.venues.deribit import codec
+from ems.venues.deribit.book import DeribitBook
 from ems.venues.deribit.feed import FixTradeFeed
 from ems.venues.deribit.fixsession import FixInitiator, NotReady, SeqFile, session_file
 from ems.venues.deribit.products import CAPABILITIES, TARGET_COMP_ID, TIF_CODES, Endpoint
@@ -459,5 +460,15 @@ class DeribitSession(VenueSession):
             secret=self._secret,
             instrument=inst,
             on_trade=on_trade,
+            local_address=self._local_address,
+        )
+
+    def book(self, symbol: str) -> DeribitBook:
+        return DeribitBook(
+            endpoint=self.endpoint,
+            sender=f"{self.sender}-md{next(self._feeds)}",
+            api_key=self._api_key,
+            secret=self._secret,
+            instrument=self.instruments[symbol],
             local_address=self._local_address,
         )
