@@ -1,92 +1,339 @@
 """kill -9 under a steady flow of orders and fills, again and again.
 
-After every restart ems's orders, fills and position must equal the venue's, and no
-order may have been sent twice.
+A client thread keeps inserting, cancelling and printing trades against the venue while
+the test kills ems with SIGKILL at random moments, so kills land while requests are
+being handled, inside the journal's write-behind window and while ems is recovering.
+After every restart ems's orders, fills and position must equal the venue's, and the
+venue must have been asked for each of the session's client order ids at most once.
+
+What the client itself believes may be wrong after a kill (a request in flight when ems
+died has no answer); only ems's state against the venue's is checked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import requests
-from tests.e2e.conftest import start_session
+from tests.e2e.conftest import Market, start_session
+from tests.harness import Api
+from tests.okx.conftest import OkxMarket, start_okx_session
 from tests.recovery.conftest import Ems
-from tests.recovery.test_restart import _prefixes, _sim_orders, _wait_equal
+from tests.recovery.test_restart import _compare as binance_compare
+from tests.recovery.test_restart import _prefixes
+from tests.recovery.test_restart_okx import _wait_equal as okx_wait_equal
 
 KILLS = 20
+OKX_KILLS = 6
+FLOW_GAP_S = (0.002, 0.02)
+"""Pause between two client actions: a steady flow of tens of requests a second."""
 
 
-def test_kill9_twenty_times_under_flow(ems: Ems, sim: dict[str, Any]):
-    rng = random.Random(20261125)
-    m = start_session(ems.api, sim, "binance-spot", f"kill9-{uuid.uuid4().hex[:8]}")
+class _TrackedApi(Api):
+    """An ems client that says when one of its requests is outstanding."""
+
+    def __init__(self, base: str, key: str, flow: Flow) -> None:
+        super().__init__(base, key)
+        self._flow = flow
+
+    def post(self, path: str, body: Any) -> tuple[int, Any]:
+        self._flow.in_flight = True
+        try:
+            return super().post(path, body)
+        finally:
+            self._flow.in_flight = False
+
+
+class Flow:
+    """A client thread that runs `act` again and again until stopped.
+
+    `act` gets an `Api` of its own (a requests session is not shared across threads)
+    and its own random generator. The thread can be paused at a point between two
+    requests, so that the test can compare ems with the venue while nothing moves.
+    """
+
+    def __init__(self, api: Api, act: Callable[[Api, random.Random], None], seed: int) -> None:
+        self._act = act
+        self._rng = random.Random(seed)
+        self._api: Api = _TrackedApi(api.base, api.key, self)
+        self._lock = threading.Lock()
+        self._run = threading.Event()
+        self._run.set()
+        self._idle = threading.Event()
+        self._stop = threading.Event()
+        self.in_flight = False
+        """True while a request of the client to ems is outstanding."""
+        self.actions = 0
+        self.failed = 0
+        """Actions that got no answer: ems was dead or died while handling them."""
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def rebind(self, api: Api) -> None:
+        """Points the client at a restarted ems."""
+        with self._lock:
+            self._api = _TrackedApi(api.base, api.key, self)
+
+    def pause(self, timeout: float = 20.0) -> None:
+        self._idle.clear()
+        self._run.clear()
+        assert self._idle.wait(timeout), "the client did not stop between requests"
+
+    def resume(self) -> None:
+        self._run.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._run.set()
+        self._thread.join(30)
+        assert not self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if not self._run.is_set():
+                self._idle.set()
+                self._run.wait(30)
+                continue
+            with self._lock:
+                api = self._api
+            try:
+                self._act(api, self._rng)
+            except (requests.RequestException, ValueError):
+                self.failed += 1  # ems is down, or died with this request in hand
+            self.actions += 1
+            time.sleep(self._rng.uniform(*FLOW_GAP_S))
+        self._idle.set()
+
+
+def _kill_and_restart(
+    ems: Ems, flow: Flow, rng: random.Random, check: Callable[[], None], kills: int
+) -> int:
+    """Kills ems `kills` times at random moments of the flow; returns how many of the
+    kills landed while a client request was in flight."""
+    mid_request = 0
+    for n in range(kills):
+        time.sleep(rng.uniform(0.05, 0.6))
+        if n % 2:
+            # Every other kill waits for a request in flight: one is outstanding only a
+            # small part of the time, so random moments alone would rarely catch one.
+            deadline = time.monotonic() + 1.0
+            while not flow.in_flight and time.monotonic() < deadline:
+                time.sleep(0.0002)
+        mid_request += flow.in_flight
+        ems.kill9()
+        time.sleep(rng.uniform(0.0, 0.2))  # the flow goes on against a dead ems
+        ems.start()
+        flow.rebind(ems.api)
+        time.sleep(rng.uniform(0.0, 0.3))  # requests arrive while ems recovers
+        flow.pause()
+        check()
+        flow.resume()
+    return mid_request
+
+
+def _sent_once(uses: dict[str, int], prefixes: tuple[str, ...]) -> dict[str, int]:
+    """The session's client ids the venue was asked for more than once."""
+    return {cid: n for cid, n in uses.items() if cid.startswith(prefixes) and n > 1}
+
+
+# ------------------------------------------------------------------ Binance spot
+
+
+def _binance_history(m: Market) -> list[dict[str, Any]]:
+    """Every order of the account on the symbol, page by page (allOrders caps at 1000)."""
+    out: list[dict[str, Any]] = []
+    start = 0
+    while True:
+        page = m.signed("GET", "/api/v3/allOrders", symbol=m.symbol, orderId=start, limit=1000)
+        out += page
+        if len(page) < 1000:
+            return out
+        start = int(page[-1]["orderId"]) + 1
+
+
+def _binance_check(ems: Ems, m: Market) -> list[dict[str, Any]]:
+    """Waits until ems equals the venue (orders, fills, position); returns the
+    session's orders on the venue."""
+    m.api = ems.api
+    ems.wait_session(m.session_id)
+    deadline = time.monotonic() + 20
+    while True:
+        problems: list[str] = []
+        code, ours = ems.api.get("/orders", sessionId=m.session_id, all="true")
+        prefixes = _prefixes(ems, m.session_id)
+        history = _binance_history(m)
+        venue = {str(v["orderId"]): v for v in history}
+        if code != 200:
+            problems.append(f"GET /orders: {code}")
+        else:
+            problems += binance_compare(ours, venue, prefixes)
+            sent = {o["exchOrderId"] for o in ours if o["exchOrderId"]}
+            mine = [v for v in history if v["clientOrderId"].startswith(prefixes)]
+            if {str(v["orderId"]) for v in mine} != sent:
+                problems.append("ems's sent orders are not the venue's orders of the session")
+            expected = sum(
+                (Decimal(v["executedQty"]) * (1 if v["side"] == "BUY" else -1) for v in mine),
+                Decimal(0),
+            )
+            _, pos = ems.api.get("/getPosition", sessionId=m.session_id, symbol=m.symbol)
+            if Decimal(str(pos["position"])) != expected:
+                problems.append(f"position {pos['position']} vs venue {expected}")
+        if not problems:
+            break
+        assert time.monotonic() < deadline, f"ems and the venue disagree: {problems}"
+        time.sleep(0.1)
+    uses = m.venue("GET", "/sim/stats", params={"apiKey": m.account["apiKey"]})["clientIds"]
+    assert _sent_once(uses, prefixes) == {}, "an order was sent twice"
+    assert sum(c.startswith(prefixes) for c in uses) >= len(mine)
+    return mine
+
+
+def _binance_flow(m: Market) -> Callable[[Api, random.Random], None]:
     bid, ask = m.best()
     far = m.price(bid - 400 * m.tick)
     inside = m.price(bid + m.tick) if ask - bid > m.tick else m.price(bid)
     take = m.price(ask + 10 * m.tick)
     resting: list[str] = []
 
-    def act() -> None:
+    def act(api: Api, rng: random.Random) -> None:
+        c = dataclasses.replace(m, api=api)
         choice = rng.random()
-        try:
-            if choice < 0.35:
-                cl = m.cl()
-                m.send(clOrderId=cl, transactionType="insert", side="buy", price=far, qty=0.001)
-                resting.append(cl)
-            elif choice < 0.55:
-                m.send(
-                    clOrderId=m.cl(),
-                    transactionType="insert",
-                    side="buy",
-                    price=take,
-                    qty=0.001,
-                    tif="ioc",
-                )
-            elif choice < 0.75:
-                m.send(
-                    clOrderId=m.cl(), transactionType="insert", side="buy", price=inside, qty=0.002
-                )
-                m.trade("sell", inside, 0.001)  # a partial fill of the inside order
-            elif resting:
-                m.send(clOrderId=resting.pop(rng.randrange(len(resting))), transactionType="delete")
-            else:
-                m.send(
-                    clOrderId=m.cl(),
-                    transactionType="insert",
-                    side="sell",
-                    price=take,
-                    qty=0.001,
-                    orderType="market",
-                )
-        except requests.RequestException:
-            pass  # ems is down between a kill and its restart
+        if len(resting) > 15:
+            choice = 0.9  # keep the book of resting orders small
+        if choice < 0.3:
+            cl = c.cl()
+            resting.append(cl)
+            c.send(clOrderId=cl, transactionType="insert", side="buy", price=far, qty=0.001)
+        elif choice < 0.45:
+            c.send(
+                clOrderId=c.cl(),
+                transactionType="insert",
+                side="buy",
+                price=take,
+                qty=0.001,
+                tif="ioc",
+            )
+        elif choice < 0.6:
+            c.send(clOrderId=c.cl(), transactionType="insert", side="buy", price=inside, qty=0.002)
+        elif choice < 0.75:
+            c.trade("sell", inside, 0.001)  # fills the inside orders, a part at a time
+        elif choice < 0.85:
+            c.send(
+                clOrderId=c.cl(),
+                transactionType="insert",
+                side="sell",
+                price=take,
+                qty=0.001,
+                orderType="market",
+            )
+        elif resting:
+            c.send(clOrderId=resting.pop(rng.randrange(len(resting))), transactionType="delete")
 
-    for _ in range(KILLS):
-        for _ in range(rng.randint(2, 8)):
-            act()
-        time.sleep(rng.choice((0.0, 0.0, 0.001, 0.005, 0.02)))  # inside or past the write-behind
-        ems.kill9()
-        m.trade("sell", inside, 0.001)  # trading goes on while ems is dead
-        ems.start()
+    return act
+
+
+def test_kill9_twenty_times_during_a_flow_of_orders_and_fills(ems: Ems, sim: dict[str, Any]):
+    rng = random.Random(20261125)
+    m = start_session(ems.api, sim, "binance-spot", f"kill9-{uuid.uuid4().hex[:8]}")
+    flow = Flow(ems.api, _binance_flow(m), seed=rng.randrange(2**32))
+    venue: list[dict[str, Any]] = []
+
+    def check() -> None:
+        venue[:] = _binance_check(ems, m)
+
+    try:
+        mid_request = _kill_and_restart(ems, flow, rng, check, KILLS)
+    finally:
+        flow.stop()
+    print(
+        f"kills {KILLS}, mid-request {mid_request}, actions {flow.actions}, "
+        f"unanswered {flow.failed}, venue orders {len(venue)}"
+    )
+    assert ems.lives == KILLS + 1
+    # The kills really landed during the flow, and the flow really traded.
+    assert mid_request >= KILLS // 3, f"only {mid_request} kills hit a request in flight"
+    assert flow.failed > 0
+    assert len(venue) >= 3 * KILLS
+    assert sum(Decimal(v["executedQty"]) > 0 for v in venue) >= KILLS
+    check()
+    m.send(transactionType="pull")
+
+
+# ------------------------------------------------------------------ OKX spot
+
+
+def _okx_flow(m: OkxMarket) -> Callable[[Api, random.Random], None]:
+    bid, ask = m.best()
+    far = m.price(bid - 300 * m.tick)
+    inside = m.price(bid + m.tick) if ask - bid > m.tick else m.price(bid)
+    take = m.price(ask + 10 * m.tick)
+    resting: list[str] = []
+
+    def act(api: Api, rng: random.Random) -> None:
+        c = dataclasses.replace(m, api=api)
+        choice = rng.random()
+        if len(resting) > 10:
+            choice = 0.9
+        if choice < 0.3:
+            cl = c.cl()
+            resting.append(cl)
+            c.send(clOrderId=cl, transactionType="insert", side="buy", price=far, qty=m.qty)
+        elif choice < 0.45:
+            c.send(
+                clOrderId=c.cl(),
+                transactionType="insert",
+                side="buy",
+                price=take,
+                qty=m.qty,
+                tif="ioc",
+            )
+        elif choice < 0.6:
+            c.send(
+                clOrderId=c.cl(), transactionType="insert", side="buy", price=inside, qty=2 * m.qty
+            )
+        elif choice < 0.8:
+            c.trade("sell", inside, m.qty)
+        elif resting:
+            c.send(clOrderId=resting.pop(rng.randrange(len(resting))), transactionType="delete")
+
+    return act
+
+
+def test_kill9_during_a_flow_on_okx(ems: Ems, sim: dict[str, Any]):
+    rng = random.Random(20261126)
+    m = start_okx_session(ems.api, sim, "BTC-USDT")
+    flow = Flow(ems.api, _okx_flow(m), seed=rng.randrange(2**32))
+    seen: dict[str, dict[str, Any]] = {}
+
+    def check() -> None:
         m.api = ems.api
         ems.wait_session(m.session_id)
-        ours = _wait_equal(m, ems)
+        seen.clear()
+        seen.update(okx_wait_equal(ems, m))
         prefixes = _prefixes(ems, m.session_id)
-        venue = [v for v in _sim_orders(m).values() if v["clientOrderId"].startswith(prefixes)]
-        client_ids = [v["clientOrderId"] for v in venue]
-        assert len(client_ids) == len(set(client_ids)), "an order was sent twice"
-        assert len(venue) == len([o for o in ours if o["exchOrderId"]])
-        expected = sum(
-            (Decimal(v["executedQty"]) * (1 if v["side"] == "BUY" else -1) for v in venue),
-            Decimal(0),
-        )
-        _, pos = ems.api.get("/getPosition", sessionId=m.session_id, symbol=m.symbol)
-        assert Decimal(str(pos["position"])) == expected
-    assert ems.lives == KILLS + 1
-    # The flow really traded: many orders, fills among them.
-    assert len(venue) >= 2 * KILLS
-    assert any(Decimal(v["executedQty"]) > 0 for v in venue)
-    m.send(transactionType="pull")
+        uses = m.stats()["clientIds"]
+        assert _sent_once(uses, prefixes) == {}, "an order was sent twice"
+        # Every order the venue holds under the session's prefix, finished ones too, is
+        # known to ems.
+        known = {o["exchOrderId"] for o in seen.values()}
+        assert sum(c.startswith(prefixes) for c in uses) >= len(known - {None, ""})
+        for cl in (c for c in uses if c.startswith(prefixes)):
+            reply = m.signed("GET", f"/api/v5/trade/order?instId={m.inst_id}&clOrdId={cl}")
+            if reply.get("code") == "0" and reply.get("data"):
+                assert reply["data"][0]["ordId"] in known, f"venue order {cl} unknown to ems"
+
+    try:
+        mid_request = _kill_and_restart(ems, flow, rng, check, OKX_KILLS)
+    finally:
+        flow.stop()
+        m.send(transactionType="pull")
+    assert mid_request >= OKX_KILLS // 3
+    assert len(seen) >= 2 * OKX_KILLS
+    assert any(o["cumulativeFilledQty"] > 0 for o in seen.values())

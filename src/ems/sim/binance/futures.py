@@ -410,6 +410,7 @@ class FuturesVenue(BinanceVenue):
         symbol = spec.symbol
         book = self.books[symbol]
         client_id = it.client_id or self._client_id()
+        self.note_client_id(api_key, client_id)
         if (api_key, symbol, client_id) in self.open_client_ids:
             raise BinanceError(-4116, "ClientOrderId is duplicated.")
         side = Side.BUY if it.side == "BUY" else Side.SELL

@@ -41,7 +41,9 @@ Admin API (not signed, JSON in and out, on every product's REST port):
     REST requests the account made on this product: ``{"requests": {"METHOD /path": n}}``
     (every request carrying the key in ``X-MBX-APIKEY`` counts, refused or faulted ones
     too; WebSocket traffic does not). ``POST /sim/stats`` with ``{"apiKey": K}`` zeroes
-    them; ``/sim/reset`` does not.
+    them; ``/sim/reset`` does not. ``"clientIds": {id: n}`` counts the orders asked for
+    under each client order id, refused ones included (REST or WebSocket; ``/sim/reset``
+    clears them).
 ``POST /sim/reset``
     Restores the initial books, orders and balances (faults are cleared; connections and
     listenKeys stay; stream sequence numbers keep increasing).
@@ -408,7 +410,10 @@ class BinanceServer:
                 self.requests.pop(key, None)
             else:
                 key = self._admin_key(request)
-            return json_response({"requests": dict(self.requests.get(key, {}))})
+            uses = self.venue.client_id_uses.get(key, {})
+            return json_response(
+                {"requests": dict(self.requests.get(key, {})), "clientIds": dict(uses)}
+            )
         except (KeyError, ValueError, orjson.JSONDecodeError) as exc:
             return self._bad(str(exc))
 

@@ -301,6 +301,7 @@ class SpotVenue(BinanceVenue):
         symbol = spec.symbol
         book = self.books[symbol]
         client_id = it.client_id or self._client_id()
+        self.note_client_id(api_key, client_id)
         if (api_key, symbol, client_id) in self.open_client_ids:
             raise rejected(DUPLICATE_ORDER)
         side = Side.BUY if it.side == "BUY" else Side.SELL
@@ -648,6 +649,8 @@ class SpotVenue(BinanceVenue):
         if new_qty <= order.executed_qty:
             raise filter_failure("LOT_SIZE")
         new_client_id = p.get("newClientOrderId") or self._client_id()
+        if new_client_id != order.client_order_id:
+            self.note_client_id(api_key, new_client_id)
         if new_client_id != order.client_order_id and (
             (api_key, spec.symbol, new_client_id) in self.open_client_ids
         ):

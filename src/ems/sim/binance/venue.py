@@ -197,6 +197,8 @@ class BinanceVenue:
         self.books: dict[str, Book] = {}
         self.orders: dict[int, Order] = {}
         self.open_client_ids: dict[tuple[str, str, str], int] = {}
+        self.client_id_uses: dict[str, dict[str, int]] = {}
+        """Per account, how often each client order id was asked for (refused ones too)."""
         self.account_orders: dict[str, list[int]] = {k: [] for k in self.credentials}
         self.working: dict[str, dict[int, Order]] = {k: {} for k in self.credentials}
         self.account_trades: dict[str, list[dict[str, Any]]] = {k: [] for k in self.credentials}
@@ -243,6 +245,11 @@ class BinanceVenue:
         self._init_state()
 
     # ---------------------------------------------------------------- ids
+    def note_client_id(self, api_key: str, client_id: str) -> None:
+        """Counts a request for an order under `client_id` (for `/sim/stats`)."""
+        uses = self.client_id_uses.setdefault(api_key, {})
+        uses[client_id] = uses.get(client_id, 0) + 1
+
     def next_order_id(self) -> int:
         """A new order id, unique within this venue."""
         self._next_id += 1

@@ -24,7 +24,9 @@ Admin API (not signed, JSON in and out, on the same port):
 ``GET /sim/stats?apiKey=K``
     WebSocket requests the account sent: ``{"ops": {"order": n, "batch-cancel-orders": n,
     ...}, "items": {op: orders carried}, "logins": n}``; ``POST /sim/stats`` with
-    ``{"apiKey": K}`` zeroes them.
+    ``{"apiKey": K}`` zeroes them. ``"clientIds": {clOrdId: n}`` counts the orders asked
+    for under each clOrdId, refused ones included (REST or WebSocket; ``/sim/reset``
+    clears them).
 ``POST /sim/fault``
     HTTP: ``{"path": "/api/v5/trade/order", "method": "POST", "count": 1, "status": 503,
     "delayMs": 0, "apply": true, "code": "50001", "msg": "..."}`` as in the Binance
@@ -461,8 +463,12 @@ class OkxServer:
         try:
             if request.method == "POST":
                 key = self._key((await self._json(request)).get("apiKey"))
-                return json_response(self.stats(key, True))
-            return json_response(self.stats(self._key(request.query.get("apiKey")), False))
+                out = self.stats(key, True)
+            else:
+                key = self._key(request.query.get("apiKey"))
+                out = self.stats(key, False)
+            uses = self.venue.cl_ord_id_uses.get(key, {})
+            return json_response({**out, "clientIds": dict(uses)})
         except (KeyError, ValueError, orjson.JSONDecodeError) as exc:
             return self._bad(str(exc))
 

@@ -195,6 +195,8 @@ class OkxVenue:
         self.working: dict[str, dict[str, Order]] = {k: {} for k in self.credentials}
         self.history: dict[str, list[Order]] = {k: [] for k in self.credentials}
         self.open_cl: dict[tuple[str, str], Order] = {}
+        self.cl_ord_id_uses: dict[str, dict[str, int]] = {}
+        """Per account, how often each clOrdId was asked for (refused ones too)."""
         self.fills: dict[str, deque[dict[str, Any]]] = {
             k: deque(maxlen=5000) for k in self.credentials
         }
@@ -323,6 +325,9 @@ class OkxVenue:
         tag = _str(args.get("tag"))
         if not TAG_RE.match(tag):
             raise param_error("tag")
+        if cl:
+            uses = self.cl_ord_id_uses.setdefault(api_key, {})
+            uses[cl] = uses.get(cl, 0) + 1
         if cl and (api_key, cl) in self.open_cl:
             raise ItemError("51016", "Duplicated clOrdId")
         sz = _decimal(args.get("sz"), "sz")
