@@ -228,3 +228,31 @@ def test_bybit_orders_lost_from_the_journal_are_adopted_and_unsent_ones_rejected
         assert by_cl[kept]["orderStatus"] == "new"
     finally:
         m.send(transactionType="pull")
+
+
+@pytest.mark.parametrize("exchange", EXCHANGES)
+def test_bybit_order_on_a_symbol_the_journal_never_saw_is_adopted_and_fills(
+    ems: Ems, sim: dict[str, Any], exchange: str
+):
+    m = _start(ems, sim, exchange)
+    try:
+        bid, ask = m.best()
+        inside = m.price(bid + m.tick) if ask - bid > m.tick else m.price(bid)
+        time.sleep(0.3)  # the session is journaled; it has no order yet
+        old_prefix = _prefixes(ems, m.session_id)[-1]
+        position_before = m.venue_position() if m.category != "spot" else 0.0
+        ems.kill9()
+        placed_link = f"{old_prefix}n{uuid.uuid4().hex[:6]}"
+        placed_id = _place_on_venue(m, placed_link, inside, 2 * m.qty)
+        _restart(ems, m)
+        by_cl = _wait_equal(ems, m)
+        assert by_cl[placed_link]["orderStatus"] == "new"
+        assert by_cl[placed_link]["exchOrderId"] == placed_id
+        assert "adopted" in by_cl[placed_link]["message"]
+        m.trade("sell", inside, m.qty)
+        by_cl = _wait_equal(ems, m)
+        assert by_cl[placed_link]["orderStatus"] == "partiallyfilled"
+        _, pos = ems.api.get("/getPosition", sessionId=m.session_id, symbol=m.symbol)
+        assert pos["position"] == pytest.approx(position_before + m.qty)
+    finally:
+        m.send(transactionType="pull")

@@ -593,7 +593,7 @@ class OrderSession:
             if order.pending == Pending.UPDATE:
                 order.pending = Pending.NONE
             self._reject_request(order, TransactionType.UPDATE, str(exc))
-            await self._reconcile(order, quiet=True)
+            await self._reconcile(order)
             return
         except VenueUnknownOutcome:
             await self._reconcile(order)
@@ -609,7 +609,7 @@ class OrderSession:
                 order.pending = Pending.NONE
             self._reject_request(order, order.transaction_type, str(exc))
             # The venue refused: the order may have filled or never arrived; ask it.
-            await self._reconcile(order, quiet=True)
+            await self._reconcile(order)
             return
         except VenueUnknownOutcome:
             await self._reconcile(order)
@@ -630,10 +630,14 @@ class OrderSession:
         # Every pulled order is settled by a stream event; make sure of it.
         for o in orders:
             if o.working:
-                await self._reconcile(o, quiet=True)
+                await self._reconcile(o)
 
-    async def _reconcile(self, order: Order, quiet: bool = False) -> None:
-        """Asks the venue about an order until it answers; in-flight stays in flight."""
+    async def _reconcile(self, order: Order) -> None:
+        """Asks the venue about an order until it answers; in-flight stays in flight.
+
+        An order the venue says it has no record of is settled (`_venue_forgot`): one
+        it had acknowledged only after a second query says the same."""
+        missing = False
         for delay in RECONCILE_DELAYS:
             if not order.working and not order.pending:
                 return
@@ -646,11 +650,15 @@ class OrderSession:
                 log.warning("query %s failed: %s", order.venue_client_id, exc)
                 continue
             if report is None:
-                if order.pending == Pending.NEW:
-                    self._reject(order, "venue has no record of the order")
-                elif not quiet:
-                    log.warning("venue has no record of %s", order.venue_client_id)
+                if order.pending != Pending.NEW and order.exch_order_id and not missing:
+                    # The venue acknowledged this order: one silent answer may be a lag
+                    # between its order store and its query path; ask once more.
+                    missing = True
+                    continue
+                log.warning("venue has no record of %s", order.venue_client_id)
+                self._venue_forgot(order, "order status query")
                 return
+            missing = False
             self.on_report(report)
             if order.pending == Pending.NEW and order.working:
                 continue
@@ -699,8 +707,7 @@ class OrderSession:
             log.warning("refresh of %s failed: %s", order.venue_client_id, exc)
             return
         if report is None:
-            if order.working:
-                self._reject(order, "venue has no record of the order")
+            self._venue_forgot(order, "order status query")
             return
         if order.pending in (Pending.UPDATE, Pending.CANCEL):
             order.pending = Pending.NONE
@@ -792,7 +799,7 @@ class OrderSession:
         else:
             self._reject_request(order, TransactionType.UPDATE, message)
             # The cancel half failed too: the order may have filled or gone; ask the venue.
-            self._spawn(self._reconcile(order, quiet=True))
+            self._spawn(self._reconcile(order))
 
     def on_venue_position(self, symbol: str, position: float) -> None:
         if self.positions.get(symbol) == position:
@@ -1087,16 +1094,13 @@ class OrderSession:
             if report is None:
                 if not order.exch_order_id:
                     counts["rejected"] += 1
-                    self._reject(order, "venue never received the order (found on restart)")
-                else:
-                    order.status = OrderStatus.CANCELLED
-                    order.pending = Pending.NONE
-                    order.message = "venue no longer knows the order (found on restart)"
-                    self._emit(order)
+                self._venue_forgot(order, "found on restart")
                 continue
             if order.pending in (Pending.UPDATE, Pending.CANCEL):
                 order.pending = Pending.NONE
             self.on_report(report)
+        # The account's open orders are listed on every symbol (an order sent just before
+        # a crash may be on one the journal never saw); finished ones where ems traded.
         symbols = {o.symbol for o in self.orders.values()}
         symbols.update(symbol for _, _, symbol in self._expected.values())
         try:
@@ -1106,12 +1110,27 @@ class OrderSession:
             found = []
         for report in found:
             vid = report.venue_client_id
-            if not self.owns(vid) or vid in self._by_venue_id:
+            if not vid or not self.owns(vid) or vid in self._by_venue_id:
                 continue
             adopted = self._adopt(report)
             if adopted is not None:
                 counts["adopted"] += 1
         return counts
+
+    def _venue_forgot(self, order: Order, when: str) -> None:
+        """Settles an order the venue says it has no record of: rejected if the venue
+        never acknowledged it, else cancelled (it was on the venue, and is not now), in
+        both cases with a message saying so, so nothing stays working on a guess."""
+        if not order.working:
+            return
+        if order.pending == Pending.NEW or not order.exch_order_id:
+            self._reject(order, f"venue has no record of the order ({when}): never received")
+            return
+        order.status = OrderStatus.CANCELLED
+        order.pending = Pending.NONE
+        order.replacing_to = ""
+        order.message = f"venue has no record of the order ({when}): no longer working there"
+        self._emit(order)
 
     def _adopt(self, report: ExecutionReport) -> Order | None:
         inst = self.venue.instruments.get(report.symbol)
@@ -1145,6 +1164,8 @@ class OrderSession:
         self.orders[order.cl_order_id] = order
         self._by_venue_id[order.venue_client_id] = order
         log.warning("%s: adopted venue order %s", self.session_id, order.venue_client_id)
+        # The venue module takes it on as one it placed (pull messages, spot positions).
+        self.venue.adopt(order, report)
         self.on_report(report)
         self._emit(order)
         return order

@@ -171,10 +171,16 @@ class VenueSession(abc.ABC):
         """A not-yet-started feed of `symbol`'s public trades, each parsed onto its grids."""
 
     async def recent_orders(self, symbols: set[str], since_ms: int) -> list[ExecutionReport]:
-        """The account's orders on `symbols` open now or updated since `since_ms`
-        (for adopting orders sent just before a crash). Venues without a way to list
-        them return only what they can."""
+        """The account's open orders on every symbol, and its orders on `symbols`
+        updated since `since_ms` (for adopting orders sent just before a crash). Venues
+        without a way to list them return only what they can."""
         return []
+
+    def adopt(self, order: Order, report: ExecutionReport) -> None:  # noqa: B027
+        """An order found on the venue under the session's prefix that ems never recorded
+        (`report` is what the venue said of it) is now the session's: venue modules that
+        keep state per order they placed take it on as if they had placed it; a no-op by
+        default."""
 
     def restore_position(self, symbol: str, position: float) -> None:  # noqa: B027
         """The session's position in `symbol` as the journal had it, given after a restart

@@ -519,32 +519,35 @@ class BybitSession(VenueSession):
         return None
 
     async def recent_orders(self, symbols: set[str], since_ms: int) -> list[ExecutionReport]:
-        """Each symbol's open orders, then its orders updated since `since_ms`."""
+        """The category's open orders (per settle coin where Bybit requires one), then
+        each symbol's orders updated since `since_ms`."""
         seen: dict[str, ExecutionReport] = {}
-        for symbol in sorted(symbols):
-            for path, extra in (
-                ("/v5/order/realtime", {}),
-                ("/v5/order/history", {"startTime": since_ms}),
-            ):
-                cursor = ""
-                while True:
-                    params: dict[str, object] = {
-                        "category": self.category,
-                        "symbol": symbol,
-                        **extra,
-                        "limit": 50,
-                    }
-                    if cursor:
-                        params["cursor"] = cursor
-                    data = await self.rest.request("GET", path, params)
-                    result = data.get("result") or {}
-                    for row in result.get("list") or []:
-                        report = codec.order_report(row, full=True)
-                        if report.venue_client_id:
-                            seen.setdefault(report.venue_client_id, report)
-                    cursor = result.get("nextPageCursor") or ""
-                    if not cursor:
-                        break
+        queries: list[tuple[str, dict[str, object]]] = [
+            ("/v5/order/realtime", selector) for selector in self._open_order_selectors()
+        ]
+        queries += [
+            ("/v5/order/history", {"symbol": symbol, "startTime": since_ms})
+            for symbol in sorted(symbols)
+        ]
+        for path, extra in queries:
+            cursor = ""
+            while True:
+                params: dict[str, object] = {
+                    "category": self.category,
+                    **extra,
+                    "limit": 50,
+                }
+                if cursor:
+                    params["cursor"] = cursor
+                data = await self.rest.request("GET", path, params)
+                result = data.get("result") or {}
+                for row in result.get("list") or []:
+                    report = codec.order_report(row, full=True)
+                    if report.venue_client_id:
+                        seen.setdefault(report.venue_client_id, report)
+                cursor = result.get("nextPageCursor") or ""
+                if not cursor:
+                    break
         return list(seen.values())
 
     async def positions(self) -> dict[str, float]:
@@ -572,6 +575,18 @@ class BybitSession(VenueSession):
                 if not cursor:
                     break
         return totals
+
+    def _open_order_selectors(self) -> list[dict[str, object]]:
+        """What one account-wide open-order query needs besides the category: linear
+        and inverse want a settle coin (one query each), options a base coin; spot
+        lists every symbol's orders with none."""
+        if self.category in ("linear", "inverse"):
+            coins = sorted({self._settle_coin(s) for s in self.instruments} - {""})
+            return [{"settleCoin": coin} for coin in coins]
+        if self.category == "option":
+            bases = sorted({i.base_asset for i in self.instruments.values()} - {""})
+            return [{"baseCoin": coin} for coin in bases] or [{}]
+        return [{}]
 
     def _settle_coin(self, symbol: str) -> str:
         inst = self.instruments.get(symbol)

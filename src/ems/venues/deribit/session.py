@@ -432,6 +432,14 @@ class DeribitSession(VenueSession):
         else:
             key = order.venue_client_id
             fields = [(584, key), (585, "7"), (9014, "1"), (55, order.symbol)]
+        reports = await self._mass_status(key, fields)
+        mine = [codec.execution_report(m) for m in reports]
+        mine = [r for r in mine if r.venue_client_id == order.venue_client_id] or mine
+        return mine[-1] if mine else None
+
+    async def _mass_status(self, key: str, fields: list[tuple[int, str | int]]) -> list[FixMessage]:
+        """The status reports (8) answering one OrderMassStatusRequest (AF) whose
+        MassStatusReqID (584) is `key`; a request already waiting under it is shared."""
         entry = self._queries.get(key)
         if entry is None:
             future: asyncio.Future[list[FixMessage]] = asyncio.get_running_loop().create_future()
@@ -442,13 +450,21 @@ class DeribitSession(VenueSession):
                 self._queries.pop(key, None)
                 raise VenueUnknownOutcome(str(exc)) from None
         try:
-            reports = await asyncio.wait_for(asyncio.shield(entry[0]), REPLY_TIMEOUT_S)
+            reports: list[FixMessage] = await asyncio.wait_for(
+                asyncio.shield(entry[0]), REPLY_TIMEOUT_S
+            )
         except TimeoutError:
             self._queries.pop(key, None)
             raise VenueUnknownOutcome("no answer to the status request") from None
-        mine = [codec.execution_report(m) for m in reports]
-        mine = [r for r in mine if r.venue_client_id == order.venue_client_id] or mine
-        return mine[-1] if mine else None
+        return reports
+
+    async def recent_orders(self, symbols: set[str], since_ms: int) -> list[ExecutionReport]:
+        """Every open order of the account (OrderMassStatusRequest, 585=7 with no symbol).
+        Deribit's FIX session has no order history request, so an order that ended
+        while ems was down and that ems never recorded is not found."""
+        key = f"ms-{next(self._ids)}"
+        reports = await self._mass_status(key, [(584, key), (585, "7")])
+        return [r for r in map(codec.execution_report, reports) if r.venue_client_id]
 
     def trade_feed(self, symbol: str, on_trade: Callable[[Trade], None]) -> Feed:
         inst = self.instruments[symbol]

@@ -467,15 +467,19 @@ class OkxSession(VenueSession):
         return report
 
     async def recent_orders(self, symbols: set[str], since_ms: int) -> list[ExecutionReport]:
-        """Pending orders on `symbols` and those finished since `since_ms` (7-day history)."""
+        """Pending orders of every instrument type the session trades, and those on
+        `symbols` finished since `since_ms` (7-day history)."""
         out: list[ExecutionReport] = []
-        after = ""
-        for _ in range(PAGES_MAX):
-            rows = await self.rest.get(f"{API}/trade/orders-pending", {"after": after})
-            out += [codec.query_report(r) for r in rows if r.get("instId") in symbols]
-            if len(rows) < PAGE_SIZE:
-                break
-            after = str(rows[-1].get("ordId", ""))
+        for kind in INST_TYPES:
+            after = ""
+            for _ in range(PAGES_MAX):
+                rows = await self.rest.get(
+                    f"{API}/trade/orders-pending", {"instType": kind, "after": after}
+                )
+                out += [codec.query_report(r) for r in rows if r.get("instId") in self._meta]
+                if len(rows) < PAGE_SIZE:
+                    break
+                after = str(rows[-1].get("ordId", ""))
         kinds = sorted({self._meta[s].inst_type for s in symbols if s in self._meta})
         for kind in kinds:
             rows = await self.rest.get(
@@ -483,6 +487,18 @@ class OkxSession(VenueSession):
             )
             out += [codec.query_report(r) for r in rows if r.get("instId") in symbols]
         return out
+
+    def adopt(self, order: Order, report: ExecutionReport) -> None:
+        vid = order.venue_client_id
+        if vid in self._own:
+            return
+        # Counted from nothing: what it filled before it was found is not in the
+        # journal's position (the order was not), so it moves the position now.
+        self._own[vid] = order
+        self._counted[vid] = 0
+        if report.status not in TERMINAL_STATUSES:
+            self._builder(order.symbol).insert(vid)
+        self._track(report)
 
     def restore_position(self, symbol: str, position: float) -> None:
         meta = self._meta.get(symbol)
