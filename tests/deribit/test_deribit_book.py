@@ -4,13 +4,18 @@ through trades, recentred quotes, lost messages and dropped connections."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from tests.deribit.conftest import DeribitMarket, start_deribit
+import requests
+from tests.deribit.conftest import SYMBOL, DeribitMarket, start_deribit
+from tests.deribit.test_deribit_session_rules import RawClient
 from tests.harness import Api
+
+from ems._core import FixMessage
 
 ACCOUNT = 2
 DEPTH = 10
@@ -121,3 +126,85 @@ def test_deribit_book_resyncs_after_its_connection_drops(watched: DeribitMarket)
     _wait_book_equal(m)
     _recenter(m, (bid + ask) / 2)
     _wait_book_equal(m)
+
+
+def _levels(msg: FixMessage, members: list[int]) -> list[dict[int, bytes]]:
+    return [dict(entry) for entry in msg.group(268, members)]
+
+
+def test_simulator_serves_the_two_documented_book_forms_and_refuses_others(
+    sim: dict[str, Any],
+) -> None:
+    """Over a raw FIX session: 265=1/264=0 gives a W of the whole book then X entries
+    that rebuild it; 265=0/264=1 gives a W of the top level each time it changes; other
+    combinations and entry types are refused with Y."""
+    client = RawClient(sim, f"book-{uuid.uuid4().hex[:6]}", ACCOUNT)
+    rest_url = sim["deribit"]["restUrl"]
+
+    def admin(method: str, path: str, **kw: Any) -> Any:
+        r = requests.request(method, rest_url + path, timeout=10, **kw)
+        r.raise_for_status()
+        return r.json()
+
+    def venue() -> dict[tuple[bytes, str], str]:
+        view = admin("GET", "/sim/book", params={"symbol": SYMBOL})
+        return {(b"0", p): q for p, q in view["bids"]} | {(b"1", p): q for p, q in view["asks"]}
+
+    def request(seq: int, req_id: str, fields: list[tuple[int, str | int]]) -> None:
+        client.send("V", seq, [(262, req_id), *fields, (146, 1), (55, SYMBOL)])
+
+    book_types: list[tuple[int, str | int]] = [(267, 2), (269, "0"), (269, "1")]
+    view = admin("GET", "/sim/book", params={"symbol": SYMBOL})
+    mid = (Decimal(view["bestBid"]) + Decimal(view["bestAsk"])) / 2
+    client.logon(1, int(time.time() * 1000))
+    client.read_until(lambda m: m.msg_type == "A")
+    try:
+        for seq, (req_id, fields) in enumerate(
+            [
+                ("bad-depth", [(263, 1), (264, 5), (265, 1), *book_types]),
+                ("bad-full", [(263, 1), (264, 0), (265, 0), *book_types]),
+                ("bad-type", [(263, 1), (264, 0), (265, 1), (267, 1), (269, "3")]),
+            ],
+            start=2,
+        ):
+            request(seq, req_id, fields)
+            refused = client.read_until(lambda m, r=req_id: m.get_str(262) == r)
+            assert refused.msg_type == "Y", req_id
+
+        request(5, "whole", [(263, 1), (264, 0), (265, 1), *book_types])
+        snap = client.read_until(lambda m: m.get_str(262) == "whole")
+        assert snap.msg_type == "W"
+        ours = {(e[269], e[270].decode()): e[271].decode() for e in _levels(snap, [269, 270, 271])}
+        request(6, "top", [(263, 1), (264, 1), (265, 0), *book_types])
+        top = client.read_until(lambda m: m.get_str(262) == "top")
+        assert top.msg_type == "W" and len(_levels(top, [269, 270, 271])) == 2
+        assert {k: Decimal(v) for k, v in ours.items()} == {
+            k: Decimal(v) for k, v in venue().items()
+        }
+
+        admin("POST", "/sim/book", json={"symbol": SYMBOL, "mid": float(mid + 40)})
+        moved = client.read_until(lambda m: m.get_str(262) == "top")
+        assert moved.msg_type == "W"
+        best = {e[269]: Decimal(e[270].decode()) for e in _levels(moved, [269, 270, 271])}
+        target = venue()
+        deadline = time.monotonic() + 5
+        while {k: Decimal(v) for k, v in ours.items()} != {
+            k: Decimal(v) for k, v in target.items()
+        }:
+            update = client.read_until(lambda m: m.get_str(262) == "whole")
+            assert update.msg_type == "X"
+            for e in _levels(update, [279, 269, 270, 271]):
+                key = (e[269], e[270].decode())
+                if e[279] == b"2":
+                    assert key in ours
+                    del ours[key]
+                else:
+                    assert (key in ours) == (e[279] == b"1")
+                    ours[key] = e[271].decode()
+            assert time.monotonic() < deadline, f"{ours} != {target}"
+        bids = [Decimal(p) for side, p in ours if side == b"0"]
+        asks = [Decimal(p) for side, p in ours if side == b"1"]
+        assert best == {b"0": max(bids), b"1": min(asks)}
+    finally:
+        client.close()
+        admin("POST", "/sim/book", json={"symbol": SYMBOL, "mid": float(mid)})
