@@ -54,7 +54,21 @@ def test_book_resyncs_after_its_stream_drops(api: Api, sim):
     m = start_session(api, sim, "binance-spot", f"book-{uuid.uuid4().hex[:8]}")
     api.post("/watchSymbol", {"sessionId": m.session_id, "symbol": m.symbol})
     _wait_book_equal(m)
+    # The reconnect is held back by the venue, so the book's state while the stream is
+    # down can be seen: not synced, from the moment the connection dropped.
+    m.venue(
+        "POST",
+        "/sim/fault",
+        json={"path": f"/ws/{m.symbol.lower()}@depth@100ms", "delayMs": 1500},
+    )
     assert m.venue("POST", "/sim/fault", json={"disconnect": "market"})["disconnected"] >= 1
+    deadline = time.monotonic() + 1.0
+    while True:
+        code, ours = m.api.get("/book", exchange=m.exchange, symbol=m.symbol, depth=5)
+        if code == 200 and not ours["synced"]:
+            break
+        assert time.monotonic() < deadline, f"a book without its stream still says {ours}"
+        time.sleep(0.02)
     bid, ask = m.best()
     m.venue("POST", "/sim/book", json={"symbol": m.symbol, "mid": float(bid) - 30})
     _wait_book_equal(m)

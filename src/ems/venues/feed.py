@@ -89,6 +89,9 @@ class Feed:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.connects = 0
+        self.on_disconnect: Callable[[], None] | None = None
+        """Called when the connection drops, before any reconnect (a book marks itself
+        not synced here, so nothing reads stale levels while the stream is down)."""
         self.frame_ns = 0
         self.last_frame = b""
         """The latest frame (replayed by warm-ups through the parser, not the handler)."""
@@ -124,6 +127,11 @@ class Feed:
                 if self._stopping:
                     return
                 log.warning("%s disconnected; reconnecting", self.name)
+                if self.on_disconnect is not None:
+                    try:
+                        self.on_disconnect()
+                    except Exception:
+                        log.exception("%s: disconnect handler failed", self.name)
                 self._transport = None
             await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
             try:

@@ -43,6 +43,7 @@ class BinanceBook:
             on_connect=self._on_connect,
             name=f"{session.product.exchange}:{symbol} depth",
         )
+        self.feed.on_disconnect = self.book.invalidate
 
     async def start(self) -> None:
         await self.feed.start()

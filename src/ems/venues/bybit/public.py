@@ -81,6 +81,7 @@ class BybitBook:
             name,
             on_connect=self.book.invalidate,
         )
+        self.feed.on_disconnect = self.book.invalidate
 
     async def start(self) -> None:
         await self.feed.start()

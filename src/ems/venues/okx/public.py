@@ -103,6 +103,7 @@ class OkxBook:
         self.feed = OkxPublicFeed(
             url, "books", self.symbol, self._on_frame, name, on_connect=self._on_connect
         )
+        self.feed.on_disconnect = self.book.invalidate
 
     async def start(self) -> None:
         await self.feed.start()
