@@ -7,6 +7,7 @@ from typing import Any
 from ems._core import Grid, OrderUpdate
 from ems.model import Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from ems.venues.base import ExecutionReport, Instrument
+from ems.venues.fields import child, millis, optional_text, text
 
 STATUS = {
     "NEW": OrderStatus.NEW,
@@ -82,67 +83,68 @@ def reply_report(data: dict[str, Any], venue_client_id: str | None = None) -> Ex
     query; a reply that says "filled" before those arrive is held back as "new" so that
     no client sees a fill without its quantity.
     """
-    status = STATUS.get(data.get("status", ""), OrderStatus.NEW)
-    executed = data.get("executedQty") or "0"
+    status = STATUS.get(text(data, "status"), OrderStatus.NEW)
+    executed = text(data, "executedQty") or "0"
     if status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED, OrderStatus.EXPIRED) and (
         executed not in ("0", "") and float(executed) > 0
     ):
         status = OrderStatus.NEW
     return ExecutionReport(
-        venue_client_id=venue_client_id or data.get("clientOrderId", ""),
-        exch_order_id=str(data.get("orderId", "")),
-        symbol=data.get("symbol", ""),
+        venue_client_id=venue_client_id or text(data, "clientOrderId"),
+        exch_order_id=text(data, "orderId"),
+        symbol=text(data, "symbol"),
         status=status,
         cum_qty="",
-        price=data.get("price"),
-        qty=data.get("origQty"),
-        exch_time=int(data.get("updateTime") or data.get("transactTime") or 0) * MS,
+        price=optional_text(data, "price"),
+        qty=optional_text(data, "origQty"),
+        exch_time=millis(data.get("updateTime"), data.get("transactTime")) * MS,
     )
 
 
 def query_report(data: dict[str, Any]) -> ExecutionReport:
     """A report from an order query: the venue's whole view, fills included."""
-    executed = data.get("executedQty") or "0"
-    avg = data.get("avgPrice")
+    executed = text(data, "executedQty") or "0"
+    avg = optional_text(data, "avgPrice")
     if not avg or float(avg) == 0:
-        quote = data.get("cummulativeQuoteQty") or data.get("cumQuote")
+        quote = text(data, "cummulativeQuoteQty") or text(data, "cumQuote")
         avg = str(float(quote) / float(executed)) if quote and float(executed) > 0 else None
     return ExecutionReport(
-        venue_client_id=data.get("clientOrderId", ""),
-        exch_order_id=str(data.get("orderId", "")),
-        symbol=data.get("symbol", ""),
-        status=STATUS.get(data.get("status", ""), OrderStatus.NEW),
+        venue_client_id=text(data, "clientOrderId"),
+        exch_order_id=text(data, "orderId"),
+        symbol=text(data, "symbol"),
+        status=STATUS.get(text(data, "status"), OrderStatus.NEW),
         cum_qty=executed,
-        price=data.get("price"),
-        qty=data.get("origQty"),
+        price=optional_text(data, "price"),
+        qty=optional_text(data, "origQty"),
         last_price=avg,
-        exch_time=int(data.get("updateTime") or data.get("time") or 0) * MS,
-        side=SIDE.get(data.get("side", "")),
-        order_type=ORDER_TYPE.get(data.get("type", "")),
-        tif=TIF.get(data.get("timeInForce", "")),
+        exch_time=millis(data.get("updateTime"), data.get("time")) * MS,
+        side=SIDE.get(text(data, "side")),
+        order_type=ORDER_TYPE.get(text(data, "type")),
+        tif=TIF.get(text(data, "timeInForce")),
     )
 
 
 def execution_report(ev: dict[str, Any]) -> ExecutionReport:
     """A spot `executionReport` user-stream event."""
-    exec_type = ev.get("x", "")
-    original = ev.get("C") or ""
-    client_id = original if exec_type == "CANCELED" and original else ev.get("c", "")
+    exec_type = text(ev, "x")
+    original = text(ev, "C")
+    client_id = original if exec_type == "CANCELED" and original else text(ev, "c")
     trade = exec_type == "TRADE"
-    reason = ev.get("r")
+    reason = optional_text(ev, "r")
+    trade_id = text(ev, "t", "-1") if trade else "-1"
     return ExecutionReport(
         venue_client_id=client_id,
-        exch_order_id=str(ev.get("i", "")),
-        symbol=ev.get("s", ""),
-        status=STATUS.get(ev.get("X", ""), OrderStatus.NEW),
-        cum_qty=ev.get("z", ""),
-        price=ev.get("p"),
-        qty=ev.get("q"),
-        last_qty=ev.get("l") if trade else None,
-        last_price=ev.get("L") if trade else None,
-        trade_id=str(ev["t"]) if trade and ev.get("t", -1) != -1 else None,
+        exch_order_id=text(ev, "i"),
+        symbol=text(ev, "s"),
+        status=STATUS.get(text(ev, "X"), OrderStatus.NEW),
+        cum_qty=text(ev, "z"),
+        price=optional_text(ev, "p"),
+        qty=optional_text(ev, "q"),
+        last_qty=optional_text(ev, "l") if trade else None,
+        last_price=optional_text(ev, "L") if trade else None,
+        trade_id=trade_id if trade_id != "-1" else None,
         liquidity=(Liquidity.ADD if ev.get("m") else Liquidity.REMOVE) if trade else None,
-        exch_time=int(ev.get("T") or ev.get("E") or 0) * MS,
+        exch_time=millis(ev.get("T"), ev.get("E")) * MS,
         message=reason if reason and reason != "NONE" else None,
         amended=exec_type == "REPLACED",
     )
@@ -150,22 +152,22 @@ def execution_report(ev: dict[str, Any]) -> ExecutionReport:
 
 def order_trade_update(ev: dict[str, Any]) -> ExecutionReport:
     """A futures `ORDER_TRADE_UPDATE` user-stream event."""
-    o = ev.get("o", {})
-    exec_type = o.get("x", "")
+    o = child(ev, "o")
+    exec_type = text(o, "x")
     trade = exec_type in ("TRADE", "CALCULATED")
     return ExecutionReport(
-        venue_client_id=o.get("c", ""),
-        exch_order_id=str(o.get("i", "")),
-        symbol=o.get("s", ""),
-        status=STATUS.get(o.get("X", ""), OrderStatus.NEW),
-        cum_qty=o.get("z", ""),
-        price=o.get("p"),
-        qty=o.get("q"),
-        last_qty=o.get("l") if trade else None,
-        last_price=o.get("L") if trade else None,
-        trade_id=str(o["t"]) if trade and o.get("t") else None,
+        venue_client_id=text(o, "c"),
+        exch_order_id=text(o, "i"),
+        symbol=text(o, "s"),
+        status=STATUS.get(text(o, "X"), OrderStatus.NEW),
+        cum_qty=text(o, "z"),
+        price=optional_text(o, "p"),
+        qty=optional_text(o, "q"),
+        last_qty=optional_text(o, "l") if trade else None,
+        last_price=optional_text(o, "L") if trade else None,
+        trade_id=text(o, "t") or None if trade and o.get("t") else None,
         liquidity=(Liquidity.ADD if o.get("m") else Liquidity.REMOVE) if trade else None,
-        exch_time=int(o.get("T") or ev.get("T") or ev.get("E") or 0) * MS,
+        exch_time=millis(o.get("T"), ev.get("T"), ev.get("E")) * MS,
         amended=exec_type == "AMENDMENT",
     )
 

@@ -181,19 +181,26 @@ class BinanceSession(VenueSession):
         if b"executionReport" not in head and b"ORDER_TRADE_UPDATE" not in head:
             return False
         try:
-            update = binance_order_update(frame)
+            # The update's text fields are read (and checked as UTF-8) on access.
+            report = codec.update_report(binance_order_update(frame))
         except ValueError as exc:
             log.error("undecodable order update (%s): %r", exc, frame[:200])
             return True
-        self._listener.on_report(codec.update_report(update))
+        self._listener.on_report(report)
         return True
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("e")
-        if kind == "executionReport":
-            self._listener.on_report(codec.execution_report(event))
-        elif kind == "ORDER_TRADE_UPDATE":
-            self._listener.on_report(codec.order_trade_update(event))
+        if kind in ("executionReport", "ORDER_TRADE_UPDATE"):
+            decode = (
+                codec.execution_report if kind == "executionReport" else codec.order_trade_update
+            )
+            try:
+                report = decode(event)
+            except ValueError as exc:
+                log.error("undecodable order event (%s): %r", exc, str(event)[:200])
+                return
+            self._listener.on_report(report)
         elif kind == "ACCOUNT_UPDATE":
             totals: dict[str, float] = {}
             for p in event.get("a", {}).get("P", []):

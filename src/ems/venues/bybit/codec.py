@@ -308,11 +308,14 @@ def ack_report(data: dict[str, Any], link_id: str, symbol: str) -> ExecutionRepo
 
 
 def position_amount(item: dict[str, Any]) -> float:
-    """The signed size of a `position` push item or `position/list` row."""
-    try:
-        size = float(item.get("size") or 0)
-    except ValueError:
-        return 0.0
+    """The signed size of a `position` push item or `position/list` row.
+
+    A size that is not a number (or a number's text) is refused with ValueError rather
+    than read as flat: the venue's position would otherwise be taken to be zero."""
+    size = item.get("size") or 0
+    if isinstance(size, bool) or not isinstance(size, int | float | str):
+        raise ValueError(f"position size: expected a number, got {type(size).__name__}")
+    size = float(size)
     return -size if item.get("side") == "Sell" else size
 
 

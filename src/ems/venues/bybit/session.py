@@ -625,12 +625,13 @@ class BybitSession(VenueSession):
 
     def _on_orders(self, payload: bytes) -> None:
         try:
-            updates = bybit_order_updates(payload)
+            # The updates' text fields are read (and checked as UTF-8) on access.
+            reports = [codec.update_report(u) for u in bybit_order_updates(payload)]
         except ValueError as exc:
             log.error("undecodable order push (%s): %r", exc, payload[:300])
             return
-        for update in updates:
-            self._deliver(codec.update_report(update))
+        for report in reports:
+            self._deliver(report)
 
     def _deliver(self, report: ExecutionReport) -> None:
         vid = report.venue_client_id

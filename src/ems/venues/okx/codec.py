@@ -10,6 +10,7 @@ import orjson
 from ems._core import Grid, OrderUpdate, okx_order_updates
 from ems.model import Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from ems.venues.base import ExecutionReport, Instrument
+from ems.venues.fields import millis, text
 
 MS = 1_000_000
 
@@ -165,20 +166,20 @@ def push_reports(frame: bytes) -> list[ExecutionReport]:
 
 def query_report(data: dict[str, Any]) -> ExecutionReport:
     """A report from `GET /trade/order`: the venue's whole view, fills included."""
-    state = str(data.get("state", ""))
-    source = str(data.get("cancelSource", ""))
-    avg = data.get("avgPx") or None
-    kind = ORDER_TYPE.get(str(data.get("ordType", "")), (None, None))
+    state = text(data, "state")
+    source = text(data, "cancelSource")
+    avg = text(data, "avgPx")
+    kind = ORDER_TYPE.get(text(data, "ordType"), (None, None))
     return ExecutionReport(
-        venue_client_id=str(data.get("clOrdId", "")),
-        exch_order_id=str(data.get("ordId", "")),
-        symbol=str(data.get("instId", "")),
+        venue_client_id=text(data, "clOrdId"),
+        exch_order_id=text(data, "ordId"),
+        symbol=text(data, "instId"),
         status=_status(state, source),
-        cum_qty=str(data.get("accFillSz") or "0"),
-        price=data.get("px") or None,
-        qty=data.get("sz") or None,
+        cum_qty=text(data, "accFillSz") or "0",
+        price=text(data, "px") or None,
+        qty=text(data, "sz") or None,
         last_price=avg if avg and avg != "0" else None,
-        exch_time=int(data.get("uTime") or 0) * MS,
+        exch_time=millis(data.get("uTime")) * MS,
         message=_message(state, source),
         side=Side.BUY if data.get("side") == "buy" else Side.SELL,
         order_type=kind[0],
