@@ -9,6 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ems.engine.risk import parse_risk_table
+from ems.errors import ApiError
+
 
 @dataclass(slots=True)
 class Config:
@@ -28,7 +31,8 @@ class Config:
     secrets_key: str | None = None
     """Encrypts exchange secrets in the journal; without it sessions are not persisted."""
     risk: dict[str, Any] = field(default_factory=dict)
-    """Default risk limits for every session (the config file's `[risk]` table)."""
+    """The config file's `[risk]` table: default limits for every session, and
+    `[risk.sessions.<id>]` / `[risk.sessions.<id>.symbols.<symbol>]` tables."""
 
     def __repr__(self) -> str:
         # The key is a secret: never print it.
@@ -142,6 +146,10 @@ def load(argv: list[str], environ: Mapping[str, str] | None = None) -> Config:
     risk = file_values.get("risk", {})
     if not isinstance(risk, dict):
         raise ConfigError(f"config file {config_path}: [risk] must be a table")
+    try:
+        parse_risk_table(risk)
+    except ApiError as exc:
+        raise ConfigError(f"config file {config_path}: {exc.field}: {exc.message}") from None
     cfg.risk = risk
     if not cfg.key:
         raise ConfigError("--key is required (or EMS_KEY, or key in the config file)")

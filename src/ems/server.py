@@ -20,7 +20,7 @@ from ems.api.app import build_app
 from ems.config import Config, ConfigError, load, parse_cpus
 from ems.engine.engine import Engine
 from ems.engine.journal import Journal
-from ems.engine.risk import RiskEngine, parse_limits
+from ems.engine.risk import RiskEngine, parse_risk_table
 from ems.engine.triggers import TriggerManagers
 from ems.errors import ApiError
 from ems.metrics import Metrics
@@ -61,7 +61,7 @@ class Server:
         self.engine = Engine(
             self.metrics,
             testnet=cfg.testnet,
-            risk=RiskEngine(parse_limits(cfg.risk, "risk.")),
+            risk=RiskEngine(table=parse_risk_table(cfg.risk)),
             journal=self.journal,
         )
         self.triggers = TriggerManagers(self.engine)
@@ -218,7 +218,7 @@ def main(argv: list[str]) -> int:
     """Entry point of `ems serve`."""
     try:
         cfg = load(argv)
-        parse_limits(cfg.risk, "risk.")
+        parse_risk_table(cfg.risk)
     except ApiError as exc:
         print(f"ems serve: config file: {exc.message} ({exc.field})", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -142,8 +143,99 @@ def test_kill_switch_pulls_everything_and_blocks_until_released(api: Api, sim, s
         ({"maxWorkingOrders": 1.5}, "maxWorkingOrders"),
         ({"priceBandPercent": "1"}, "priceBandPercent"),
         ({"symbol": "NOPE", "maxOrderQty": 1}, "symbol"),
+        ({"maxOrderQtty": 1}, "maxOrderQtty"),
+        ({"priceBand": 1, "maxOrderQty": 1}, "priceBand"),
     ],
 )
 def test_bad_limits_are_refused(spot: Market, body, field):
     code, reply = spot.api.post("/setRiskLimits", {"sessionId": spot.session_id, **body})
     assert code == 400 and reply["field"] == field
+    # Nothing was set: a refused request changes no limit.
+    _, listed = spot.api.get("/riskLimits", sessionId=spot.session_id)
+    assert listed["configured"] == {}
+
+
+def test_session_band_follows_each_symbol_from_its_first_order(spot: Market):
+    """A band set for the whole session: the first order on a symbol makes ems follow it
+    and waits (pending) for a reference instead of being refused NoReferencePrice."""
+    ws = spot.stream()
+    assert _limits(spot, priceBandPercent=2)[0] == 200
+    inside = _buy(spot, ticks_below=100)[1]
+    assert inside["orderStatus"] == "pendingnew"
+    frame = ws.wait(
+        lambda f: f.get("clOrderId") == inside["clOrderId"] and f["orderStatus"] != "pendingnew",
+        timeout=10,
+    )
+    assert frame["orderStatus"] == "new", frame
+    outside = _buy(spot, ticks_below=100_000)[1]  # 1000 USDT below: outside 2%
+    assert outside["riskReason"] == "PriceOutsideBand"
+    code, book = spot.api.get("/book", exchange=spot.exchange, symbol=spot.symbol)
+    assert code == 200 and book["synced"]
+    assert_matches_venue(spot)
+    ws.close()
+
+
+def test_band_is_measured_from_the_best_ask_for_a_buy_and_the_best_bid_for_a_sell(
+    spot: Market,
+):
+    ws = spot.stream()
+    assert _limits(spot, symbol=spot.symbol, priceBandPercent=50)[0] == 200  # follows it
+    deadline = time.monotonic() + 10
+    while (
+        spot.api.get("/book", exchange=spot.exchange, symbol=spot.symbol)[1].get("synced")
+        is not True
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    _, book = spot.api.get("/book", exchange=spot.exchange, symbol=spot.symbol, depth=1)
+    bid, ask = Decimal(str(book["bids"][0][0])), Decimal(str(book["asks"][0][0]))
+    spread = ask - bid
+    assert spread >= 20 * spot.tick, f"the test needs a wider book than {bid}/{ask}"
+    # A band narrower than the spread: measured from the mid, nothing could rest near the
+    # touch on the far side; measured from the side an order would take, it can.
+    width = spread * Decimal("0.4")
+    pct = float(width / ask * 100)
+    assert _limits(spot, symbol=spot.symbol, priceBandPercent=pct)[0] == 200
+    ok_buy = spot.price(ask - width * Decimal("0.8"))  # inside the spread, near the ask
+    far_buy = spot.price(ask - width * Decimal("1.3"))  # still above the mid's band edge
+    sell_qty = spot.qty
+    ok_sell = spot.price(bid + width * Decimal("0.8"))  # near the bid
+    far_sell = spot.price(bid + width * Decimal("1.3") + spot.tick)  # below the mid's edge
+    accepted = _buy(spot, price=ok_buy)[1]
+    assert accepted["orderStatus"] == "pendingnew", accepted
+    refused = _buy(spot, price=far_buy)[1]
+    assert refused["riskReason"] == "PriceOutsideBand", refused
+    sold = spot.send(clOrderId=spot.cl(), transactionType="insert", side="sell",
+                     price=ok_sell, qty=sell_qty)[1]  # fmt: skip
+    assert sold["orderStatus"] == "pendingnew", sold
+    too_far = spot.send(clOrderId=spot.cl(), transactionType="insert", side="sell",
+                        price=far_sell, qty=sell_qty)[1]  # fmt: skip
+    assert too_far["riskReason"] == "PriceOutsideBand", too_far
+    for cl in (accepted["clOrderId"], sold["clOrderId"]):
+        ws.wait(lambda f, c=cl: f.get("clOrderId") == c and f["orderStatus"] == "new")
+    assert_matches_venue(spot)
+    ws.close()
+
+
+def test_kill_switch_cancels_an_insert_that_lands_after_the_pull(api: Api, spot: Market):
+    """The venue acknowledges the insert 1.5 s late (slow ack): the kill switch's
+    cancel-all runs before the order exists, so ems cancels it once it is acknowledged."""
+    ws = spot.stream()
+    spot.venue("POST", "/sim/fault", json={"path": "/api/v3/order", "method": "POST",
+                                          "count": 1, "delayMs": 1500})  # fmt: skip
+    late = _buy(spot)[1]
+    assert late["orderStatus"] == "pendingnew"
+    code, body = api.post("/killSwitch", {"active": True})
+    assert code == 200 and body["pulled"] >= 1
+    ws.wait(lambda f: f.get("clOrderId") == late["clOrderId"] and f["orderStatus"] == "new",
+            timeout=10)  # fmt: skip
+    done = ws.wait(
+        lambda f: f.get("clOrderId") == late["clOrderId"] and f["orderStatus"] == "cancelled",
+        timeout=10,
+    )
+    assert done["exchOrderId"]
+    assert spot.venue_orders() == []
+    _, working = spot.api.get("/orders", sessionId=spot.session_id)
+    assert working == []
+    assert api.post("/killSwitch", {"active": False})[1]["active"] is False
+    ws.close()

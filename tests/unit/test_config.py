@@ -71,3 +71,55 @@ def test_journal_settings_and_secret_hiding():
     assert cfg.journal == "/tmp/x.db" and cfg.secrets_key == "s3cr3t-value"
     assert "s3cr3t-value" not in repr(cfg)
     assert load(["--key", "k"], {"EMS_SECRETS_KEY": "e"}).secrets_key == "e"
+
+
+RISK_TOML = """
+key = "k"
+[risk]
+maxOrderQty = 10
+[risk.sessions.alpha]
+maxOrdersPerSecond = 5
+maxOrderQty = 2
+[risk.sessions.alpha.symbols.BTCUSDT]
+maxOrderQty = 0.5
+priceBandPercent = 1
+[risk.sessions.alpha.symbols."BTC-USDT-SWAP"]
+maxWorkingOrders = 3
+"""
+
+
+def test_risk_tables_per_session_and_symbol_set_the_effective_limits(tmp_path):
+    from ems.engine.risk import RiskEngine, parse_risk_table
+
+    path = tmp_path / "ems.toml"
+    path.write_text(RISK_TOML)
+    cfg = load(["--config", str(path)], {})
+    risk = RiskEngine(table=parse_risk_table(cfg.risk))
+    assert risk.default.maxOrderQty == 10
+    symbol = risk.effective("alpha", "BTCUSDT")
+    assert (symbol.maxOrderQty, symbol.priceBandPercent, symbol.maxOrdersPerSecond) == (0.5, 1, 5)
+    other = risk.effective("alpha", "ETHUSDT")
+    assert (other.maxOrderQty, other.priceBandPercent) == (2, None)
+    assert risk.effective("alpha", "BTC-USDT-SWAP").maxWorkingOrders == 3
+    assert risk.effective("beta", "BTCUSDT").maxOrderQty == 10  # only the default
+    assert set(risk.configured("alpha")) == {"*", "BTCUSDT", "BTC-USDT-SWAP"}
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("[risk]\nmaxOrderQtty = 1\n", "risk.maxOrderQtty"),
+        ("[risk.sessions.a]\npriceBand = 1\n", "risk.sessions.a.priceBand"),
+        ("[risk.sessions.a.symbols.X]\nmaxPositon = 1\n", "risk.sessions.a.symbols.X.maxPositon"),
+        (
+            "[risk.sessions.a.symbols.X]\nmaxOrderQty = -1\n",
+            "risk.sessions.a.symbols.X.maxOrderQty",
+        ),
+        ("[risk]\nsessions = 1\n", "risk.sessions"),
+    ],
+)
+def test_a_misspelt_or_bad_risk_key_is_refused_naming_it(tmp_path, toml, key):
+    path = tmp_path / "ems.toml"
+    path.write_text('key = "k"\n' + toml)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load(["--config", str(path)], {})

@@ -20,7 +20,7 @@ async def set_risk_limits(request: web.Request) -> web.Response:
     symbol = parse.text(data, "symbol", required=False)
     if symbol is not None and symbol not in session.venue.instruments:
         raise ApiError(f"unknown symbol {symbol!r} on {session.exchange}", "symbol")
-    limits = parse_limits(data)
+    limits = parse_limits(data, other_fields=frozenset({"sessionId", "symbol"}))
     effective = engine.set_limits(session.session_id, symbol, limits)
     if symbol is not None and effective.priceBandPercent is not None:
         try:

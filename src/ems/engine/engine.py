@@ -12,10 +12,10 @@ from ems._core import Trade
 from ems.engine.journal import Journal, StoredSession
 from ems.engine.orders import Pending
 from ems.engine.risk import Limits, RiskEngine
-from ems.engine.session import OrderSession, SendOrder, _base36
+from ems.engine.session import OrderSession, _base36
 from ems.errors import ApiError, VenueError, VenueUnknownOutcome
 from ems.metrics import Metrics
-from ems.model import TransactionType
+from ems.model import Side
 from ems.venues.base import BookFeed
 from ems.venues.feed import Feed
 from ems.venues.limits import venue_rules_apply
@@ -25,6 +25,9 @@ log = logging.getLogger("ems.engine")
 
 RECOVERY_LOOKBACK_MS = 120_000
 """How far before the journal's last record to look for orders sent just before a crash."""
+REFERENCE_WAIT_S = 5.0
+"""How long the first order on a symbol under a price band waits for a reference price
+(the symbol's book or a trade) before it is refused with NoReferencePrice."""
 RECOVERY_SETTINGS = frozenset({"restUrl", "wsUrl", "localAddress", "testnet", "useMargin"})
 
 
@@ -55,6 +58,8 @@ class Engine:
         """Last public trade price by (exchange, symbol): the risk band's reference."""
         self._watched: dict[tuple[str, str], Feed] = {}
         self.books: dict[tuple[str, str], BookFeed] = {}
+        self._watching: dict[tuple[str, str], asyncio.Task[None]] = {}
+        """Feeds being started for a price band's first order on a symbol."""
         self._recovering: set[asyncio.Task[None]] = set()
         self.warmers: list[Callable[[], None]] = []
         """Hot-path rehearsals run by a busy-polling loop between frames (--spin)."""
@@ -104,6 +109,8 @@ class Engine:
                 reference_price=self.reference_price,
                 journal=self.journal,
                 known_prefixes=known_prefixes,
+                band_reference=self.band_reference,
+                await_reference=self.await_reference,
             )
             venue = create_venue(params, session)
             session.venue = venue
@@ -121,6 +128,14 @@ class Engine:
                 raise ApiError(
                     f"cannot reach the venue: {type(exc).__name__}: {exc}", "restUrl", 502
                 ) from None
+            for symbol in self.risk.configured(session_id):
+                if symbol != "*" and symbol not in venue.instruments:
+                    log.error(
+                        "risk limits configured for %s on session %s: no such symbol on %s",
+                        symbol,
+                        session_id,
+                        params.exchange,
+                    )
             self.sessions[session_id] = session
             self.metrics.sessions.set(len(self.sessions))
             if self.journal is not None:
@@ -263,6 +278,37 @@ class Engine:
         feed = self.books.get((exchange, symbol))
         return feed.book.mid() if feed is not None and feed.book.synced else None
 
+    def band_reference(self, exchange: str, symbol: str, side: Side) -> float | None:
+        """The price band's reference for an order on `side`: the best price it would
+        take (best ask for a buy, best bid for a sell) while the book is synced, else the
+        last public trade price, else None."""
+        feed = self.books.get((exchange, symbol))
+        if feed is not None and feed.book.synced:
+            book = feed.book
+            best = book.best_ask_price() if side == Side.BUY else book.best_bid_price()
+            if best is not None:
+                return feed.instrument.price_grid.value(best)
+        return self.last_price.get((exchange, symbol))
+
+    async def await_reference(self, session: OrderSession, symbol: str) -> None:
+        """Follows `symbol` (trades and book) if ems does not yet, then waits until the
+        band has a reference on either side, at most REFERENCE_WAIT_S."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REFERENCE_WAIT_S
+        key = (session.exchange, symbol)
+        starting = self._watching.get(key)
+        if starting is None:
+            starting = self._watching[key] = loop.create_task(self.watch(session, symbol))
+            starting.add_done_callback(lambda _: self._watching.pop(key, None))
+        try:
+            await asyncio.wait_for(asyncio.shield(starting), REFERENCE_WAIT_S)
+        except TimeoutError:
+            return
+        while loop.time() < deadline:
+            if any(self.band_reference(*key, side) is not None for side in (Side.BUY, Side.SELL)):
+                return
+            await asyncio.sleep(0.02)
+
     async def watch(self, session: OrderSession, symbol: str) -> None:
         """Follows `symbol`'s public trades and, where the venue module keeps one, its
         book: the risk band's reference and `GET /book`."""
@@ -302,13 +348,7 @@ class Engine:
             return 0
         pulled = 0
         for session in self.sessions.values():
-            symbols = {o.symbol for o in session.orders.values() if o.working}
-            for symbol in symbols:
-                result = session.send(
-                    SendOrder(None, symbol, session.session_id, TransactionType.PULL)
-                )
-                orders = result.get("orders")
-                pulled += len(orders) if isinstance(orders, list) else 0
+            pulled += len(session.kill())
         log.warning("kill switch on: pulling %d working orders", pulled)
         return pulled
 

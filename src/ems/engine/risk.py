@@ -71,12 +71,22 @@ class Limits:
 LIMIT_NAMES = tuple(f.name for f in fields(Limits))
 
 
-def parse_limits(data: dict[str, Any], where: str = "") -> Limits:
-    """Limits from a JSON object or config table; every value must be a positive number."""
+def parse_limits(
+    data: dict[str, Any], where: str = "", other_fields: frozenset[str] = frozenset()
+) -> Limits:
+    """Limits from a JSON object or config table; every value must be a positive number.
+
+    A name that is neither a limit nor one of `other_fields` is refused, so a misspelt
+    limit is an error rather than no limit."""
     limits = Limits()
     for name, value in data.items():
-        if name not in LIMIT_NAMES:
+        if name in other_fields:
             continue
+        if name not in LIMIT_NAMES:
+            raise ApiError(
+                f"unknown risk limit {name!r}; the limits are {', '.join(LIMIT_NAMES)}",
+                f"{where}{name}",
+            )
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -87,6 +97,39 @@ def parse_limits(data: dict[str, Any], where: str = "") -> Limits:
             value = int(value)
         setattr(limits, name, float(value) if name != "maxWorkingOrders" else value)
     return limits
+
+
+@dataclass(slots=True)
+class RiskTable:
+    """The config file's `[risk]` table: server defaults, and limits per session and per
+    symbol of a session (the starting limits of those; `/setRiskLimits` replaces them)."""
+
+    default: Limits
+    sessions: dict[str, Limits]
+    symbols: dict[tuple[str, str], Limits]
+
+
+def parse_risk_table(table: dict[str, Any], where: str = "risk.") -> RiskTable:
+    """Reads `[risk]`, `[risk.sessions.<id>]` and `[risk.sessions.<id>.symbols.<symbol>]`;
+    raises `ApiError` whose field is the offending key's dotted path."""
+    sessions: dict[str, Limits] = {}
+    symbols: dict[tuple[str, str], Limits] = {}
+    per_session = table.get("sessions", {})
+    if not isinstance(per_session, dict):
+        raise ApiError("must be a table of session ids", f"{where}sessions")
+    for session_id, body in per_session.items():
+        at = f"{where}sessions.{session_id}."
+        if not isinstance(body, dict):
+            raise ApiError("must be a table of limits", at.rstrip("."))
+        per_symbol = body.get("symbols", {})
+        if not isinstance(per_symbol, dict):
+            raise ApiError("must be a table of symbols", f"{at}symbols")
+        for symbol, limits in per_symbol.items():
+            if not isinstance(limits, dict):
+                raise ApiError("must be a table of limits", f"{at}symbols.{symbol}")
+            symbols[(session_id, symbol)] = parse_limits(limits, f"{at}symbols.{symbol}.")
+        sessions[session_id] = parse_limits(body, at, frozenset({"symbols"}))
+    return RiskTable(parse_limits(table, where, frozenset({"sessions"})), sessions, symbols)
 
 
 @dataclass(slots=True)
@@ -116,10 +159,14 @@ class RiskEngine:
     check costs the same however many orders a session has.
     """
 
-    def __init__(self, default: Limits | None = None) -> None:
-        self.default = default or Limits()
+    def __init__(self, default: Limits | None = None, table: RiskTable | None = None) -> None:
+        self.default = table.default if table is not None else default or Limits()
         self.gate = RiskGate()
         self._limits: dict[tuple[str, str], Limits] = {}
+        if table is not None:
+            for session_id, limits in table.sessions.items():
+                self._limits[(session_id, "*")] = limits
+            self._limits.update(table.symbols)
         self._effective: dict[tuple[str, str], Limits] = {}
         self._sessions: dict[str, int] = {}
         self._keys: dict[tuple[str, str], int] = {}

@@ -25,7 +25,7 @@ from ems.engine.orders import (
     order_from_state,
     order_state,
 )
-from ems.engine.risk import RiskDenied, RiskEngine
+from ems.engine.risk import Denial, RiskDenied, RiskEngine
 from ems.errors import ApiError, VenueError, VenueRateLimited, VenueUnknownOutcome
 from ems.metrics import Metrics
 from ems.model import (
@@ -48,6 +48,9 @@ _SIGN = {Side.BUY: 1, Side.SELL: -1}
 
 RECONCILE_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 """Seconds between venue queries for an order whose outcome is unknown."""
+
+KILL_SWEEP_S = 30.0
+"""How long after a kill switch pull the session keeps cancelling orders that land late."""
 
 RECOVERY_REPLAY = 10_000
 """Update frames of the last recovery kept for clients that subscribe after it."""
@@ -116,6 +119,8 @@ class OrderSession:
         reference_price: Callable[[str, str], float | None] | None = None,
         journal: Journal | None = None,
         known_prefixes: tuple[str, ...] = (),
+        band_reference: Callable[[str, str, Side], float | None] | None = None,
+        await_reference: Callable[[OrderSession, str], Awaitable[None]] | None = None,
     ) -> None:
         self.session_id = session_id
         self.exchange = exchange
@@ -131,6 +136,20 @@ class OrderSession:
         self.prefixes = (*known_prefixes, client_id_prefix)
         """Every client-id prefix this session has used (older ones from before restarts)."""
         self._reference_price = reference_price or (lambda exchange, symbol: None)
+        self._band_reference = band_reference or (
+            lambda exchange, symbol, side: self._reference_price(exchange, symbol)
+        )
+        """The price band's reference for an order on one side (engine: the book's best
+        price on the side the order would take, else the last trade)."""
+        self._await_reference = await_reference
+        """Starts following a symbol and waits (bounded) for a reference price; given,
+        an insert refused only for want of one waits for it instead."""
+        self._held: set[str] = set()
+        """clOrderIds of inserts waiting for the band's reference (not yet sent)."""
+        self._pulls_in_flight = 0
+        """Pulls whose venue calls have not returned yet."""
+        self._cancel_on_ack: dict[str, bool] = {}
+        """Orders in flight when a pull went out, with whether its venue calls returned."""
         self.orders: dict[str, Order] = {}
         self._finished: collections.deque[str] = collections.deque()
         self._by_venue_id: dict[str, Order] = {}
@@ -372,11 +391,40 @@ class OrderSession:
         order = self._new_order(req, self._validate_insert(req))
         order.local_time = order.send_time = now_ns()
         denial = self._risk(order, order.price, order.qty, new_order=True)
+        if (
+            denial is not None
+            and denial.reason == Denial.NO_REFERENCE
+            and self._await_reference is not None
+        ):
+            # The first order on a symbol under a price band: ems starts following the
+            # symbol and the order waits, pending, for a price to measure it against.
+            waiting = self._await_reference(self, order.symbol)
+            self._held.add(order.cl_order_id)
+            self._register(order, self._insert_when_priced(order, waiting))
+            return order
         if denial is not None:
             self._deny(order, denial)
             return order
         self._register(order, self.venue.insert(order))
         return order
+
+    async def _insert_when_priced(
+        self, order: Order, waiting: Awaitable[None]
+    ) -> ExecutionReport | None:
+        """Sends a held insert once the band has a reference (or refuses it by risk)."""
+        try:
+            await waiting
+        except Exception as exc:
+            log.warning("%s: no reference for %s: %s", self.session_id, order.symbol, exc)
+        finally:
+            self._held.discard(order.cl_order_id)
+        if not order.working:
+            return None  # cancelled while it waited
+        denial = self._risk(order, order.price, order.qty, new_order=True)
+        if denial is not None:
+            raise RiskRefusal(denial)
+        order.send_time = now_ns()
+        return await self.venue.insert(order)
 
     def _risk(self, order: Order, price: int, qty: int, new_order: bool) -> RiskDenied | None:
         """Checks an insert (or an update's new price and size) against the risk limits,
@@ -391,7 +439,7 @@ class OrderSession:
             _SIGN[order.side],
             None if order.order_type == OrderType.MARKET else price,
             qty - order.cum_qty,
-            self._reference_price(self.exchange, order.symbol),
+            self._band_reference(self.exchange, order.symbol, order.side),
             new_order,
             order.risk_booked,
             order.risk_working,
@@ -530,6 +578,9 @@ class OrderSession:
             raise ApiError(
                 f"order {order.cl_order_id!r} is already being cancelled", "clOrderId", 409
             )
+        if order.cl_order_id in self._held:
+            self._cancel_held(order, tx)
+            return
         order.pending = Pending.CANCEL
         order.transaction_type = tx
         order.send_time = now_ns()
@@ -539,8 +590,25 @@ class OrderSession:
         self._emit(order)
         self._spawn(self._run_cancel(order, sent))
 
+    def _cancel_held(self, order: Order, tx: TransactionType) -> None:
+        """Cancels an insert still waiting for the band's reference: nothing was sent."""
+        self._held.discard(order.cl_order_id)
+        order.status = OrderStatus.CANCELLED
+        order.pending = Pending.NONE
+        order.transaction_type = tx
+        order.message = "cancelled before it was sent (it was waiting for a reference price)"
+        self.metrics.order_sent(self.exchange, tx)
+        self._emit(order)
+
     def _pull(self, req: SendOrder) -> dict[str, object]:
         inst = self._instrument(req.symbol)
+        held = [
+            o
+            for o in self.orders.values()
+            if o.symbol == inst.symbol and o.working and o.cl_order_id in self._held
+        ]
+        for o in held:
+            self._cancel_held(o, TransactionType.PULL)
         targets = [
             o
             for o in self.orders.values()
@@ -548,6 +616,10 @@ class OrderSession:
         ]
         now = now_ns()
         for o in targets:
+            if o.pending == Pending.NEW:
+                # In flight: the venue may not have it when the pull gets there, so it is
+                # cancelled on its own once acknowledged (after the pull's calls return).
+                self._cancel_on_ack[o.cl_order_id] = False
             o.pending = Pending.CANCEL
             o.transaction_type = TransactionType.PULL
             o.send_time = now
@@ -556,13 +628,72 @@ class OrderSession:
         self.metrics.order_sent(self.exchange, TransactionType.PULL)
         if targets:
             whole = not self._shares_symbol(self, inst.symbol)
+            self._pulls_in_flight += 1  # counted down when its venue calls return
             self._spawn(self._run_pull(inst.symbol, targets, whole))
         return {
             "sessionId": self.session_id,
             "symbol": inst.symbol,
             "transactionType": TransactionType.PULL.value,
-            "orders": [o.cl_order_id for o in targets],
+            "orders": [o.cl_order_id for o in held + targets],
         }
+
+    def _cancel_landed(self, order: Order) -> None:
+        """Cancels an order that was in flight when a pull went out, once the pull's venue
+        calls have returned and the venue has acknowledged the order (whichever is last
+        calls this); one the pull or the venue ended needs nothing more."""
+        cl = order.cl_order_id
+        pull_returned = self._cancel_on_ack.get(cl)
+        if pull_returned is None:
+            return
+        if not order.working:
+            del self._cancel_on_ack[cl]
+            return
+        if not pull_returned or not order.exch_order_id:
+            return  # the pull may still catch it, or the venue has not acknowledged it
+        del self._cancel_on_ack[cl]
+        if order.pending == Pending.CANCEL:
+            order.pending = Pending.NONE  # the pull's cancel went before the order landed
+        if order.pending != Pending.NONE or self.closed:
+            return
+        log.warning("%s: %s landed after a pull; cancelling it", self.session_id, cl)
+        self._delete(order, TransactionType.PULL)
+
+    def kill(self) -> list[str]:
+        """The kill switch's pull of every working order of the session; returns their
+        clOrderIds. Inserts in flight are cancelled as they land (`_cancel_landed`); then
+        the session sweeps: once the pulls' venue calls have returned, every order still
+        working that is acknowledged and has nothing in flight (its pull failed) is
+        cancelled, until no insert is left in flight (bounded by KILL_SWEEP_S)."""
+        pulled: list[str] = []
+        for symbol in sorted({o.symbol for o in self.orders.values() if o.working}):
+            result = self._pull(SendOrder(None, symbol, self.session_id, TransactionType.PULL))
+            orders = result.get("orders")
+            pulled += orders if isinstance(orders, list) else []
+        self._spawn(self._kill_sweep())
+        return pulled
+
+    async def _kill_sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + KILL_SWEEP_S
+        while self._pulls_in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        while loop.time() < deadline and not self.closed and self.risk.kill_switch:
+            waiting = False
+            for order in [o for o in self.orders.values() if o.working]:
+                if order.cl_order_id in self._held:
+                    self._cancel_held(order, TransactionType.PULL)
+                elif order.pending == Pending.NEW or order.cl_order_id in self._cancel_on_ack:
+                    waiting = True  # not acknowledged yet: it is cancelled as it lands
+                elif order.pending == Pending.NONE and order.exch_order_id:
+                    log.warning(
+                        "%s: kill switch: %s still working; cancelling it",
+                        self.session_id,
+                        order.cl_order_id,
+                    )
+                    self._delete(order, TransactionType.PULL)
+            if not waiting:
+                return
+            await asyncio.sleep(0.05)
 
     def _new_venue_id(self) -> str:
         self._next_id += 1
@@ -573,6 +704,9 @@ class OrderSession:
     async def _run_insert(self, order: Order, sent: Awaitable[ExecutionReport | None]) -> None:
         try:
             report = await sent
+        except RiskRefusal as refusal:
+            self._deny(order, refusal.denial)
+            return
         except VenueRateLimited as exc:
             self._reject(order, f"rate limited by venue, retry after {exc.retry_after:g}s: {exc}")
             return
@@ -624,12 +758,20 @@ class OrderSession:
             for o in orders:
                 if o.pending == Pending.CANCEL:
                     o.pending = Pending.NONE
-                self._reject_request(o, TransactionType.PULL, str(exc))
+                if o.cl_order_id not in self._cancel_on_ack:
+                    self._reject_request(o, TransactionType.PULL, str(exc))
         except VenueUnknownOutcome:
             pass
-        # Every pulled order is settled by a stream event; make sure of it.
+        finally:
+            self._pulls_in_flight -= 1
+        landing = [o for o in orders if o.cl_order_id in self._cancel_on_ack]
+        for o in landing:
+            self._cancel_on_ack[o.cl_order_id] = True
+            self._cancel_landed(o)
+        # Every pulled order is settled by a stream event; make sure of it (inserts still
+        # in flight are settled by their own replies).
         for o in orders:
-            if o.working:
+            if o.working and o not in landing:
                 await self._reconcile(o)
 
     async def _reconcile(self, order: Order) -> None:
@@ -759,6 +901,8 @@ class OrderSession:
             self._emit(order, fill)
         else:
             self._emit(order)
+        if order.cl_order_id in self._cancel_on_ack:
+            asyncio.get_running_loop().call_soon(self._cancel_landed, order)
 
     def begin_replace(self, order: Order) -> str:
         """Reserves the venue client id of a cancel-replace's new leg."""
