@@ -337,3 +337,35 @@ def test_kill9_during_a_flow_on_okx(ems: Ems, sim: dict[str, Any]):
     assert mid_request >= OKX_KILLS // 3
     assert len(seen) >= 2 * OKX_KILLS
     assert any(o["cumulativeFilledQty"] > 0 for o in seen.values())
+
+
+def test_okx_spot_fill_pushed_before_the_restart_query_moves_the_position(
+    ems: Ems, sim: dict[str, Any]
+):
+    """A restored working order that fills after a restart, before reconciliation has
+    queried it: the push moves the spot position (it used to move only the order)."""
+    m = start_okx_session(ems.api, sim, "BTC-USDT")
+    try:
+        bid, ask = m.best()
+        inside = m.price(bid + m.tick) if ask - bid > m.tick else m.price(bid)
+        cl = m.cl()
+        assert m.send(clOrderId=cl, transactionType="insert", side="buy", price=inside,
+                      qty=3 * m.qty)[0] == 200  # fmt: skip
+        m.trade("sell", inside, m.qty)
+        assert okx_wait_equal(ems, m)[cl]["orderStatus"] == "partiallyfilled"
+        time.sleep(0.3)  # past the journal's write-behind window
+        ems.kill9()
+        # Reconciliation's queries are held back, so the next fill's push comes first.
+        m.fault(path="/api/v5/trade/*", method="GET", delayMs=3000, count=20)
+        ems.start()
+        m.api = ems.api
+        time.sleep(1.0)  # the private socket is up; the queries are still held
+        m.trade("sell", inside, m.qty)
+        ems.wait_session(m.session_id)
+        by_cl = okx_wait_equal(ems, m)
+        assert by_cl[cl]["cumulativeFilledQty"] == 2 * m.qty
+        _, pos = ems.api.get("/getPosition", sessionId=m.session_id, symbol=m.inst_id)
+        assert pos["position"] == 2 * m.qty
+    finally:
+        m.fault(clear=True)
+        m.send(transactionType="pull")

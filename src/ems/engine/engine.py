@@ -252,6 +252,8 @@ class Engine:
             session.positions.update(reported)
         for symbol, position in session.positions.items():
             session.venue.restore_position(symbol, position)
+        for order in list(session.orders.values()):
+            session.venue.restore_order(order)
         for expect in self.on_restoring:
             try:
                 expect(session)

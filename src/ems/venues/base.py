@@ -182,6 +182,12 @@ class VenueSession(abc.ABC):
         keep state per order they placed take it on as if they had placed it; a no-op by
         default."""
 
+    def restore_order(self, order: Order) -> None:  # noqa: B027
+        """An order the journal had, given after a restart before reconciliation (its
+        fills so far are in the restored position). Venue modules that keep state per
+        order they placed take it on again, so that a push for it before its
+        reconciliation query counts; a no-op by default."""
+
     def restore_position(self, symbol: str, position: float) -> None:  # noqa: B027
         """The session's position in `symbol` as the journal had it, given after a restart
         before reconciliation. Venues that count a position themselves from the session's

@@ -454,15 +454,8 @@ class OkxSession(VenueSession):
             self._forget(order)
             return None
         report = codec.query_report(data[0])
-        vid = order.venue_client_id
-        if vid not in self._own:
-            # An order restored after a restart: the fills the journal has of it are in
-            # the restored position already, and a working one rejoins the ready
-            # batch-cancel messages.
-            self._own[vid] = order
-            self._counted[vid] = order.leg_cum.get(vid, 0)
-            if report.status not in TERMINAL_STATUSES:
-                self._builder(order.symbol).insert(vid)
+        if order.venue_client_id not in self._own:
+            self.restore_order(order)
         self._track(report)
         return report
 
@@ -499,6 +492,18 @@ class OkxSession(VenueSession):
         if report.status not in TERMINAL_STATUSES:
             self._builder(order.symbol).insert(vid)
         self._track(report)
+
+    def restore_order(self, order: Order) -> None:
+        vid = order.venue_client_id
+        if vid in self._own:
+            return
+        # The fills the journal has of it are in the restored position already; a push
+        # before its reconciliation query counts only what is beyond them. A working
+        # order rejoins the ready batch-cancel messages.
+        self._own[vid] = order
+        self._counted[vid] = order.leg_cum.get(vid, 0)
+        if order.working:
+            self._builder(order.symbol).insert(vid)
 
     def restore_position(self, symbol: str, position: float) -> None:
         meta = self._meta.get(symbol)
