@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -857,6 +858,10 @@ class OrderSession:
         self._emit(order)
 
     # ----------------------------------------------------------------- venue events
+
+    def atomic(self) -> contextlib.AbstractContextManager[None]:
+        """Journals what is recorded inside as one transaction (nothing without a journal)."""
+        return contextlib.nullcontext() if self.journal is None else self.journal.atomic()
 
     def on_report(self, report: ExecutionReport) -> None:
         """Applies a venue report (REST reply, stream event or query result)."""

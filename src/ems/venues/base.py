@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -100,6 +101,11 @@ class VenueListener(Protocol):
     def on_venue_position(self, symbol: str, position: float) -> None: ...
 
     def on_stream_state(self, connected: bool, reason: str) -> None: ...
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """What the listener records inside `with listener.atomic():` is journaled as
+        one transaction (a report together with the position it moves)."""
+        ...
 
 
 class VenueSession(abc.ABC):

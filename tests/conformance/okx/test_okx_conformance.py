@@ -7,7 +7,9 @@ parsers. No connection is opened: the builders are pure.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,9 @@ class _Listener:
     def on_venue_position(self, symbol: str, position: float) -> None: ...
 
     def on_stream_state(self, connected: bool, reason: str) -> None: ...
+
+    def atomic(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 def _session(use_margin: bool = False) -> OkxSession:
@@ -188,3 +193,42 @@ def test_testnet_means_demo_trading_hosts_and_header():
     assert set(headers) >= {"OK-ACCESS-KEY", "OK-ACCESS-SIGN", "OK-ACCESS-TIMESTAMP",
                             "OK-ACCESS-PASSPHRASE"}  # fmt: skip
     assert "x-simulated-trading" not in OkxRest(None, "k", "s", "p", False).headers("GET", "/")  # type: ignore[arg-type]
+
+
+class _RecordingListener(_Listener):
+    """Notes, for each call, whether it came inside `atomic()`."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.calls: list[tuple[str, int]] = []
+
+    @contextlib.contextmanager
+    def _inside(self) -> Iterator[None]:
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+
+    def atomic(self) -> contextlib.AbstractContextManager[None]:
+        return self._inside()
+
+    def on_report(self, report: object) -> None:
+        self.calls.append(("report", self.depth))
+
+    def on_venue_position(self, symbol: str, position: float) -> None:
+        self.calls.append(("position", self.depth))
+
+
+def test_a_spot_fill_moves_position_and_order_in_one_journal_transaction():
+    listener = _RecordingListener()
+    session = OkxSession(
+        "key", "secret", "pass", hosts("http://venue", "ws://venue", False), listener
+    )  # fmt: skip
+    session.load_instruments(INSTRUMENTS)
+    fill = next(c for c in PUSHES if c["name"] == "partial fill as maker")["raw"]
+    spec = {"symbol": "BTC-USDT", "side": "buy", "orderType": "limit", "tif": "gtc",
+            "price": "1000", "qty": "0.01", "clientId": fill["data"][0]["clOrdId"]}  # fmt: skip
+    session.track_insert(_order(session, spec))
+    session._on_push(orjson.dumps(fill))
+    assert listener.calls == [("position", 1), ("report", 1)]

@@ -208,8 +208,11 @@ class OkxSession(VenueSession):
         self._listener.on_venue_position(order.symbol, grid.value(net))
 
     def _report(self, report: ExecutionReport) -> None:
-        self._track(report)
-        self._listener.on_report(report)
+        # A spot fill moves the position here and the order in on_report: one journal
+        # transaction, so a crash cannot keep one without the other.
+        with self._listener.atomic():
+            self._track(report)
+            self._listener.on_report(report)
 
     def _on_push(self, frame: bytes) -> None:
         head = frame[:80]
