@@ -97,8 +97,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="API key every request must present (required)")
     p.add_argument("--port", help="REST and WebSocket port (default 35027)")
     p.add_argument("--promPort", help="Prometheus metrics port (default 9091)")
-    p.add_argument("--testnet", action="store_const", const=True, help="use venue test hosts")
-    p.add_argument("--debug", action="store_const", const=True, help="debug logging")
+    # --no-testnet, --no-debug and --no-spin override a true value from the environment
+    # or the config file (a flag wins over both).
+    flag = argparse.BooleanOptionalAction
+    p.add_argument("--testnet", action=flag, help="use venue test hosts")
+    p.add_argument("--debug", action=flag, help="debug logging")
     p.add_argument("--host", help="address to bind (default 127.0.0.1)")
     p.add_argument("--config", help="TOML file with any of these settings")
     p.add_argument("--journal", help="journal file (default ems-journal.db; none disables)")
@@ -110,8 +113,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus", help="pin the process to these CPUs, e.g. 2 or 2,3 or 2-3")
     p.add_argument(
         "--spin",
-        action="store_const",
-        const=True,
+        action=flag,
         help="busy-poll the event loop (lowest latency; burns a whole core)",
     )
     return p

@@ -25,6 +25,16 @@ def test_flag_beats_environment_beats_file_beats_default(tmp_path):
     assert cfg.debug is False  # default
 
 
+def test_a_no_flag_turns_off_what_the_environment_or_file_turned_on(tmp_path):
+    path = tmp_path / "ems.toml"
+    path.write_text("debug = true\n")
+    env = {"EMS_CONFIG": str(path), "EMS_TESTNET": "true", "EMS_SPIN": "true"}
+    on = load(["--key", "k"], env)
+    assert (on.testnet, on.debug, on.spin) == (True, True, True)
+    off = load(["--key", "k", "--no-testnet", "--no-debug", "--no-spin"], env)
+    assert (off.testnet, off.debug, off.spin) == (False, False, False)
+
+
 def test_missing_key_is_refused():
     with pytest.raises(ConfigError, match="--key is required"):
         load([], {})
