@@ -39,8 +39,6 @@ FAR_PRICE = 10000.0
 IDLE_S = 0.002
 WARMUP = 200
 """Trades per turn that are not recorded (connections and caches settle)."""
-PEER_SAMPLES = 5000
-"""The peer is slow; this many of its samples are enough for its p50 and p99."""
 KEY = "bench-" + uuid.uuid4().hex
 
 
@@ -269,10 +267,7 @@ def run(samples: int, warmup: int, with_peer: bool, rounds: int) -> dict[str, di
         hists: dict[str, HdrHistogram] = {}
         for _ in range(rounds):
             for name, measure in contenders:
-                share = samples // rounds
-                if name == "tick_to_trade_peer":
-                    share = min(samples, PEER_SAMPLES) // rounds
-                hist = measure(share)
+                hist = measure(samples // rounds)
                 if name in hists:
                     hists[name].add(hist)
                 else:
