@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -96,3 +97,27 @@ def test_commit_delay_holds_records_back_for_crash_tests(
         assert len(_rows(j, "SELECT * FROM orders")) == 1
     finally:
         j.close()
+
+
+def test_durable_waits_for_the_commit_of_everything_queued_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv(journal_module.COMMIT_DELAY_ENV, "300")  # the writer lags 0.3 s
+    j = Journal(str(tmp_path / "slow.db"), None)
+    try:
+        _fill(j, "d1", 5)
+        assert asyncio.run(j.durable(timeout=0.05)) is False  # not yet
+        assert asyncio.run(j.durable(timeout=5)) is True
+        # Everything queued before the call is committed once it returns.
+        assert _rows(j, "SELECT cl_order_id FROM orders") == [("d1",)]
+        assert asyncio.run(j.durable(timeout=0.05)) is True  # nothing left behind
+    finally:
+        j.close()
+
+
+def test_many_records_of_one_statement_commit_in_order(journal: Journal):
+    for n in range(500):
+        journal.event("s1", "fill", f"o{n}", {"qty": n})
+    journal.flush()
+    rows = _rows(journal, "SELECT cl_order_id FROM events WHERE kind='fill' ORDER BY rowid")
+    assert rows == [(f"o{n}",) for n in range(500)]

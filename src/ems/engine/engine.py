@@ -159,6 +159,9 @@ class Engine:
                         prefixes=list(session.prefixes),
                     )
                 )
+                # The answer says the session exists; it should then survive a crash.
+                if not await self.journal.durable():
+                    log.error("session %s: its journal record is not committed yet", session_id)
             return session
         finally:
             self._starting.discard(session_id)
