@@ -176,6 +176,62 @@ def test_stream_orders_with_bad_fields_come_back_rejected(spot: Market):
     ws.close()
 
 
+def _frame_after(ws: Any, seen: int, predicate: Any) -> dict[str, Any]:
+    """The first frame, among those after the first `seen`, that satisfies `predicate`."""
+    for frame in ws.frames[seen:]:
+        if predicate(frame):
+            return frame
+    count = len(ws.frames)
+    return ws.wait(lambda f: f is ws.frames[-1] and len(ws.frames) > count and predicate(f))
+
+
+def test_refused_stream_messages_change_no_order(spot: Market):
+    """Every message here is refused on the low-latency socket: each gets a rejected
+    frame (or an error naming its field), and the working orders, ours and the
+    venue's, are exactly as before."""
+    ws = spot.stream()
+    first, second = _insert(spot), _insert(spot)
+    for body in (first, second):
+        ws.send(body)
+        ws.wait(
+            lambda f, c=body["clOrderId"]: f.get("clOrderId") == c and f["orderStatus"] == "new"
+        )
+    _, before = spot.api.get("/orders", sessionId=spot.session_id)
+    venue_before = sorted(
+        (o["clientOrderId"], o["price"], o["origQty"]) for o in spot.venue_orders()
+    )
+    cl = first["clOrderId"]
+    refused = [
+        spot.order(
+            clOrderId=cl, transactionType="update", price=first["price"] + float(spot.tick) / 2
+        ),
+        spot.order(clOrderId=cl, transactionType="update", qty=0.0000001),
+        spot.order(clOrderId=cl, transactionType="update", price="cheap"),
+        {**_insert(spot, price=first["price"] - float(spot.tick)), "clOrderId": cl},
+        spot.order(clOrderId="never-sent", transactionType="delete"),
+        spot.order(clOrderId=second["clOrderId"], transactionType="sideways"),
+        {**spot.order(clOrderId=second["clOrderId"], transactionType="delete"), "symbol": "NOPE"},
+    ]
+    for body in refused:
+        seen = len(ws.frames)
+        ws.send(body)
+        frame = _frame_after(ws, seen, lambda f: True)
+        assert frame.get("orderStatus") == "rejected" or "error" in frame, (body, frame)
+    # A message after the junk is answered, so every refusal above has been handled.
+    seen = len(ws.frames)
+    ws.send({"sessionId": "ghost"})
+    _frame_after(ws, seen, lambda f: f.get("field") == "sessionId" and "error" in f)
+    _, after = spot.api.get("/orders", sessionId=spot.session_id)
+    key = lambda o: (o["clOrderId"], o["price"], o["qty"], o["orderStatus"])  # noqa: E731
+    assert sorted(map(key, after)) == sorted(map(key, before))
+    venue_after = sorted(
+        (o["clientOrderId"], o["price"], o["origQty"]) for o in spot.venue_orders()
+    )
+    assert venue_after == venue_before
+    spot.send(transactionType="pull")
+    ws.close()
+
+
 def test_set_log_level_and_bad_level(api: Api):
     assert api.post("/setLogLevel", {"logLevel": "debug"}) == (200, {"logLevel": "debug"})
     code, body = api.post("/setLogLevel", {"logLevel": "loud"})
