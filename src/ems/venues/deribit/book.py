@@ -24,13 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 import time
 
 from ems._core import ASK, BID, FixMessage, OffGridError, OrderBook
 from ems.venues.base import Instrument
-from ems.venues.deribit.fixsession import FixInitiator, NotReady, SeqFile
-from ems.venues.deribit.products import TARGET_COMP_ID, Endpoint
+from ems.venues.deribit.feed import market_data_session
+from ems.venues.deribit.fixsession import NotReady
+from ems.venues.deribit.products import Endpoint
 
 log = logging.getLogger("ems.deribit.book")
 
@@ -70,22 +70,7 @@ class DeribitBook:
         self._req_id = ""
         self._requested_at = -RESYNC_SPACING_S
         self._retry: asyncio.TimerHandle | None = None
-        self.fix = FixInitiator(
-            host=endpoint.host,
-            port=endpoint.port,
-            tls=ssl.create_default_context() if endpoint.tls else None,
-            sender=sender,
-            target=TARGET_COMP_ID,
-            username=api_key,
-            secret=secret,
-            heartbeat_s=10,
-            # Market data has nothing to recover after a restart: start afresh.
-            logon_fields=[(141, "Y")],
-            handler=self,
-            seq_file=SeqFile(None),
-            local_address=local_address,
-            name=f"deribit md {sender}",
-        )
+        self.fix = market_data_session(endpoint, sender, api_key, secret, self, local_address)
 
     async def start(self) -> None:
         await self.fix.start()

@@ -23,13 +23,40 @@ from picows import WSMsgType
 from ems._core import FixMessage, OffGridError, Trade
 from ems.venues.base import Instrument
 from ems.venues.deribit import codec
-from ems.venues.deribit.fixsession import FixInitiator, NotReady, SeqFile
+from ems.venues.deribit.fixsession import FixHandler, FixInitiator, NotReady, SeqFile
 from ems.venues.deribit.products import TARGET_COMP_ID, Endpoint
 from ems.venues.feed import Feed
 
 log = logging.getLogger("ems.deribit.feed")
 
 TRADE_ENTRY = [279, 269, 270, 271, 272, 100009, 54, 37, 198, 39]
+
+
+def market_data_session(
+    endpoint: Endpoint,
+    sender: str,
+    api_key: str,
+    secret: str,
+    handler: FixHandler,
+    local_address: str | None,
+) -> FixInitiator:
+    """A FIX session for market data only (trades or a book), beside the order session."""
+    return FixInitiator(
+        host=endpoint.host,
+        port=endpoint.port,
+        tls=ssl.create_default_context() if endpoint.tls else None,
+        sender=sender,
+        target=TARGET_COMP_ID,
+        username=api_key,
+        secret=secret,
+        heartbeat_s=10,
+        # Market data has nothing to recover after a restart: start afresh.
+        logon_fields=[(141, "Y")],
+        handler=handler,
+        seq_file=SeqFile(None),
+        local_address=local_address,
+        name=f"deribit md {sender}",
+    )
 
 
 class FixTradeFeed(Feed):
@@ -50,22 +77,7 @@ class FixTradeFeed(Feed):
         self.instrument = instrument
         self._on_trade = on_trade
         self._requests = 0
-        self.fix = FixInitiator(
-            host=endpoint.host,
-            port=endpoint.port,
-            tls=ssl.create_default_context() if endpoint.tls else None,
-            sender=sender,
-            target=TARGET_COMP_ID,
-            username=api_key,
-            secret=secret,
-            heartbeat_s=10,
-            # Market data has nothing to recover after a restart: start afresh.
-            logon_fields=[(141, "Y")],
-            handler=self,
-            seq_file=SeqFile(None),
-            local_address=local_address,
-            name=f"deribit md {sender}",
-        )
+        self.fix = market_data_session(endpoint, sender, api_key, secret, self, local_address)
 
     async def start(self, timeout: float = 10.0) -> None:
         await self.fix.start(timeout)
