@@ -46,6 +46,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import report  # noqa: E402
+
 SYMBOL = "BTC-PERPETUAL"
 FAR_PRICE = "20000"
 
@@ -442,15 +446,7 @@ def bench_peer(sim: dict[str, Any], orders: int, warmup: int) -> tuple[str, dict
 
 # --------------------------------------------------------------------- main
 def cpu_name() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} vCPU"
+    return f"{report.cpu_model()}, {os.cpu_count()} vCPU"
 
 
 START, END = "<!-- fix-roundtrip:start -->", "<!-- fix-roundtrip:end -->"

@@ -13,18 +13,21 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
-def machine() -> str:
-    """Date, CPU, core count and Python, for every published number."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """Date, CPU, core count and Python, for every published number."""
     return (
-        f"{datetime.date.today()}, {cpu}, {os.cpu_count()} CPUs, "
+        f"{datetime.date.today()}, {cpu_model()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, ems._core release build"
     )
 

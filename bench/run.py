@@ -35,6 +35,7 @@ sys.path.insert(0, str(HERE))
 import frames  # noqa: E402
 import peers  # noqa: E402
 from ems import _core  # noqa: E402
+from report import cpu_model  # noqa: E402
 
 NUMBER = 16
 LOAD_AT_START = os.getloadavg()
@@ -709,14 +710,7 @@ def version(dist: str) -> str:
 
 
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     rustc = subprocess.run(
         ["rustc", "--version"], capture_output=True, text=True, check=False
     ).stdout.strip()
