@@ -194,7 +194,11 @@ def test_orders_lost_from_the_journal_are_adopted_and_unsent_ones_rejected(ems: 
     assert adopted["orderStatus"] == "new" and "adopted" in adopted["message"]
     rejected = ws.wait(lambda f: f.get("clOrderId") == "ghost-1", timeout=5)
     assert rejected["orderStatus"] == "rejected"
-    assert ws.frames[0] == {"event": "subscribed", "sessionId": m.session_id}
+    subscribed = ws.frames[0]
+    assert subscribed["event"] == "subscribed" and subscribed["sessionId"] == m.session_id
+    # The frames the subscription announces as replayed are the recovery's corrections.
+    replayed = ws.frames[1 : 1 + subscribed["corrections"]]
+    assert {vid, "ghost-1"} <= {f.get("clOrderId") for f in replayed}
     ws.close()
 
 

@@ -312,7 +312,16 @@ def _subscribe(client: _Client, session: OrderSession, positions: bool) -> None:
         client.push(session.positions_frame())
     else:
         session.subscribers.add(client)
-        client.push(orjson.dumps({"event": "subscribed", "sessionId": session.session_id}))
+        client.push(
+            orjson.dumps(
+                {
+                    "event": "subscribed",
+                    "sessionId": session.session_id,
+                    # How many of the frames that follow are the last recovery's, replayed.
+                    "corrections": len(session.corrections),
+                }
+            )
+        )
         # What the last restart corrected was sent while nobody could be subscribed.
         for frame in session.corrections:
             client.push(frame)
