@@ -2,8 +2,9 @@
 
 Messages are lists of `(tag, value)` pairs in wire order. `encode` adds BeginString,
 BodyLength and CheckSum; `FrameReader` cuts a TCP byte stream into whole messages and
-checks both. Data fields (RawData 96 after RawDataLength 95) may contain SOH, so their
-length comes from the preceding length field, as FIX requires.
+checks both. Data fields (RawData 96 after RawDataLength 95, and the other FIX 4.4
+pairs) may contain SOH, so their length comes from the preceding length field, as FIX
+requires.
 """
 
 from __future__ import annotations
@@ -13,7 +14,25 @@ from dataclasses import dataclass, field
 
 SOH = b"\x01"
 BEGIN_STRING = b"FIX.4.4"
-_DATA_LENGTH = {95: 96, 90: 91, 212: 213}
+_DATA_LENGTH = {
+    90: 91,  # SecureDataLen, SecureData
+    93: 89,  # SignatureLength, Signature
+    95: 96,  # RawDataLength, RawData
+    212: 213,  # XmlDataLen, XmlData
+    348: 349,  # EncodedIssuerLen, EncodedIssuer
+    350: 351,  # EncodedSecurityDescLen, EncodedSecurityDesc
+    352: 353,  # EncodedListExecInstLen, EncodedListExecInst
+    354: 355,  # EncodedTextLen, EncodedText
+    356: 357,  # EncodedSubjectLen, EncodedSubject
+    358: 359,  # EncodedHeadlineLen, EncodedHeadline
+    360: 361,  # EncodedAllocTextLen, EncodedAllocText
+    362: 363,  # EncodedUnderlyingIssuerLen, EncodedUnderlyingIssuer
+    364: 365,  # EncodedUnderlyingSecurityDescLen, EncodedUnderlyingSecurityDesc
+    445: 446,  # EncodedListStatusTextLen, EncodedListStatusText
+    618: 619,  # EncodedLegIssuerLen, EncodedLegIssuer
+    621: 622,  # EncodedLegSecurityDescLen, EncodedLegSecurityDesc
+}
+"""FIX 4.4 length fields and the data field each announces (the data may hold SOH)."""
 
 
 class FixFormatError(ValueError):
