@@ -69,3 +69,28 @@ def test_futures_amendment_scan_matches_dict_path():
 def test_malformed_event_raises_value_error():
     with pytest.raises(ValueError):
         binance_order_update(SPOT_FILL[:50])
+
+
+def _symbol(*filters: dict[str, object]) -> dict[str, object]:
+    return {
+        "symbol": "BTCUSDT",
+        "filters": [
+            {"filterType": "PRICE_FILTER", "tickSize": "0.01", "minPrice": "0.01"},
+            {"filterType": "LOT_SIZE", "stepSize": "0.00001", "minQty": "0.00001"},
+            *filters,
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("notional_filter", "on_market"),
+    [
+        ({"filterType": "NOTIONAL", "minNotional": "5", "applyMinToMarket": True}, True),
+        ({"filterType": "NOTIONAL", "minNotional": "5", "applyMinToMarket": False}, False),
+        ({"filterType": "MIN_NOTIONAL", "minNotional": "5", "applyToMarket": False}, False),
+        ({"filterType": "MIN_NOTIONAL", "notional": "5"}, True),  # futures: no flag
+    ],
+)
+def test_min_notional_applies_to_market_orders_as_the_filter_says(notional_filter, on_market):
+    inst = codec.instruments({"symbols": [_symbol(notional_filter)]})["BTCUSDT"]
+    assert inst.min_notional == 5.0 and inst.min_notional_on_market is on_market

@@ -337,7 +337,7 @@ class OrderSession:
         qty = self._qty_units(inst, req.qty, market)
         if not market:
             self._check_notional(inst, price, qty)
-        else:
+        elif inst.min_notional_on_market:
             last = self._reference_price(self.exchange, inst.symbol)
             if last is not None:
                 self._check_notional(inst, price, qty, last)

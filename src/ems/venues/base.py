@@ -38,7 +38,10 @@ class Instrument:
     market_min_qty: int = 0
     market_max_qty: int = 0
     min_notional: float = 0.0
-    """Minimum price*qty in quote currency (0: none). Not applied to market orders."""
+    """Minimum price*qty in quote currency (0: none)."""
+    min_notional_on_market: bool = True
+    """Whether market orders must meet `min_notional` too (Binance's applyMinToMarket /
+    applyToMarket); they are checked at the last price ems knows."""
     contract_size: float | None = None
     """Set where the venue sizes orders in contracts (COIN-M: USD per contract)."""
     base_asset: str = ""

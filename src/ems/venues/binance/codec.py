@@ -55,6 +55,7 @@ def instruments(exchange_info: dict[str, Any]) -> dict[str, Instrument]:
         market_lot = filters.get("MARKET_LOT_SIZE", {})
         notional = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
         min_notional = notional.get("minNotional") or notional.get("notional") or "0"
+        on_market = notional.get("applyMinToMarket", notional.get("applyToMarket", True))
         contract = sym.get("contractSize")
         status = sym.get("status") or sym.get("contractStatus") or "TRADING"
         out[sym["symbol"]] = Instrument(
@@ -68,6 +69,7 @@ def instruments(exchange_info: dict[str, Any]) -> dict[str, Instrument]:
             market_min_qty=_units_or_zero(qty_grid, market_lot.get("minQty")),
             market_max_qty=_units_or_zero(qty_grid, market_lot.get("maxQty")),
             min_notional=float(min_notional),
+            min_notional_on_market=on_market is not False,
             contract_size=float(contract) if contract else None,
             base_asset=sym.get("baseAsset", ""),
             quote_asset=sym.get("quoteAsset", ""),
