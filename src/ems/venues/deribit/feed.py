@@ -1,9 +1,10 @@
 """Deribit public trades for triggers: FIX market data (chosen) or JSON-RPC WebSocket.
 
-Both are implemented because the choice was measured (bench/fix_roundtrip.py, `feeds`
+Both are implemented so that the choice is measured (bench/fix_roundtrip.py, `feeds`
 section): on the same simulator, from the admin trade request to the parsed trade in
-the callback, FIX MarketDataIncrementalRefresh over its own TCP session was faster
-than the JSON-RPC `trades.{instrument}.raw` channel over picows (see README, Deribit).
+the callback, FIX MarketDataIncrementalRefresh over its own TCP session and the JSON-RPC
+`trades.{instrument}.raw` channel over picows are within run-to-run noise of each other;
+FIX needs no second venue endpoint, so it is the one sessions use (see README, Deribit).
 The FIX feed is a second FIX session (SenderCompID `<order session>-md<n>`) so that a
 burst of market data never queues behind, or in front of, execution reports.
 """
