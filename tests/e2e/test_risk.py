@@ -239,3 +239,58 @@ def test_kill_switch_cancels_an_insert_that_lands_after_the_pull(api: Api, spot:
     assert working == []
     assert api.post("/killSwitch", {"active": False})[1]["active"] is False
     ws.close()
+
+
+def test_a_trigger_order_under_a_session_band_finds_its_reference_when_it_fires(
+    api: Api, sim: dict[str, Any]
+):
+    """A fired order cannot wait for a price: setting the trigger makes ems follow the
+    symbol of each of its inserts that a band covers, so the order is measured, not
+    refused NoReferencePrice, when the trigger fires. (ETHUSD_PERP on COIN-M is followed
+    by no other test.)"""
+    m = start_session(api, sim, "binance-coinm-future", f"tband-{uuid.uuid4().hex[:8]}")
+    other = "ETHUSD_PERP"
+    bid = m.venue("GET", f"{m.api_path}/depth", params={"symbol": other, "limit": 5})["bids"][0][0]
+    btc_bid, btc_ask = m.best()
+    assert _limits(m, priceBandPercent=5)[0] == 200
+    where = {"symbol": m.symbol, "exchange": m.exchange, "sessionId": m.session_id}
+    assert api.post("/startTriggerManager", where)[0] == 200
+    m.venue("POST", "/sim/book", json={"symbol": m.symbol, "clear": True})
+    ws = m.stream()
+    try:
+        cl = m.cl()
+        level = float(btc_ask) + 50
+        code, body = api.post(
+            "/setTrigger",
+            {
+                "id": "banded",
+                "price": level,
+                "symbol": m.symbol,
+                "direction": "up",
+                "exchange": m.exchange,
+                "orders": [
+                    m.order(
+                        clOrderId=cl,
+                        transactionType="insert",
+                        side="buy",
+                        symbol=other,
+                        price=float(bid),
+                        qty=1,
+                    )
+                ],
+            },
+        )
+        assert code == 200, body
+        m.trade("buy", level, 1)
+        frame = ws.wait(
+            lambda f: f.get("clOrderId") == cl and f["orderStatus"] in ("new", "rejected"),
+            timeout=10,
+        )
+        assert frame["orderStatus"] == "new", frame
+    finally:
+        api.post("/stopTriggerManager", where)
+        m.send(transactionType="pull", symbol=other)
+        m.venue(
+            "POST", "/sim/book", json={"symbol": m.symbol, "mid": float((btc_bid + btc_ask) / 2)}
+        )
+        ws.close()

@@ -9,7 +9,7 @@ from aiohttp import web
 from ems.api import parse
 from ems.engine.triggers import Direction, TriggerManagers, TriggerOrder
 from ems.errors import ApiError
-from ems.model import TransactionType
+from ems.model import Side, TransactionType
 
 TRIGGERS: web.AppKey[TriggerManagers] = web.AppKey("triggers", TriggerManagers)
 
@@ -85,6 +85,21 @@ def _orders(
     return out
 
 
+async def _priced(managers: TriggerManagers, orders: list[TriggerOrder]) -> None:
+    """Makes ems follow, before the trigger is set, every symbol one of its inserts
+    trades under a price band that has no reference yet: a fired order is refused
+    (NoReferencePrice) rather than held, so its reference must be there when it fires."""
+    engine = managers.engine
+    for item in orders:
+        if item.request.transaction_type != TransactionType.INSERT:
+            continue
+        session, symbol = item.session, item.request.symbol
+        if symbol is None or not engine.risk.needs_reference(session.session_id, symbol):
+            continue
+        if all(engine.band_reference(session.exchange, symbol, side) is None for side in Side):
+            await engine.await_reference(session, symbol)
+
+
 async def set_trigger(request: web.Request) -> web.Response:
     managers = request.app[TRIGGERS]
     data = await _body(request)
@@ -95,8 +110,11 @@ async def set_trigger(request: web.Request) -> web.Response:
     assert trigger_id and direction
     if price is None:
         raise ApiError("price is required", "price")
-    manager = managers.get(exchange, symbol)
+    managers.get(exchange, symbol)  # refuse a missing manager before anything else
     orders = _orders(managers, exchange, trigger_id, data.get("orders"))
+    await _priced(managers, orders)
+    # Looked up again: the manager may have been stopped while the prices were awaited.
+    manager = managers.get(exchange, symbol)
     manager.set(trigger_id, price, direction, orders, data.get("orders"))
     return _json(
         {
