@@ -121,3 +121,15 @@ def test_many_records_of_one_statement_commit_in_order(journal: Journal):
     journal.flush()
     rows = _rows(journal, "SELECT cl_order_id FROM events WHERE kind='fill' ORDER BY rowid")
     assert rows == [(f"o{n}",) for n in range(500)]
+
+
+def test_a_refused_record_does_not_take_its_batch_with_it(journal: Journal):
+    journal.event("s1", "insert", "before", {})
+    with journal.atomic():
+        journal.event("s1", "fill", "doomed", {})
+        journal.write("INSERT INTO no_such_table VALUES (?)", (1,))  # sqlite refuses it
+    journal.event("s1", "insert", "after", {})
+    journal.flush()
+    rows = _rows(journal, "SELECT cl_order_id FROM events ORDER BY rowid")
+    # The refused record's own event goes with it (it was atomic with it); the rest stay.
+    assert rows == [("before",), ("after",)]

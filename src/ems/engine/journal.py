@@ -280,21 +280,22 @@ class Journal:
                 except queue.Empty:
                     break
             stop = any(entry is None for entry in batch)
-            records: list[Record] = []
-            for entry in batch:
-                if isinstance(entry, list):
-                    records.extend(entry)
-                elif entry is not None:
-                    records.append(entry)
-            if records:
-                self._commit(records)
+            items = [entry if isinstance(entry, list) else [entry] for entry in batch if entry]
+            records = [record for group in items for record in group]
+            if records and not self._commit(records):
+                # One bad record must not take the rest of the batch with it: each item
+                # (a record, or an event's records together) gets its own transaction.
+                for group in items:
+                    self._commit(group)
             self._done += sum(entry is not None for entry in batch)
             for _ in batch:
                 self._queue.task_done()
             if stop:
                 return
 
-    def _commit(self, records: list[Record]) -> None:
+    def _commit(self, records: list[Record]) -> bool:
+        """Commits `records` in one transaction; False (logged, rolled back) if sqlite
+        refuses any of them."""
         try:
             self._db.execute("BEGIN")
             # Runs of one statement go to sqlite in one call (less Python per record).
@@ -305,10 +306,11 @@ class Journal:
             log.exception("journal batch of %d records failed", len(records))
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
-            return
+            return False
         self.written += len(records)
         self.batches += 1
         self.last_commit_ns = time.time_ns()
+        return True
 
     async def durable(self, timeout: float = 10.0) -> bool:
         """Waits, without blocking the event loop, until everything queued so far has
