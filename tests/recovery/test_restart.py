@@ -345,3 +345,58 @@ def test_triggers_risk_limits_and_the_kill_switch_survive_a_crash(ems: Ems, sim)
     assert ems.api.get("/killSwitch") == (200, {"active": True})
     ems.api.post("/killSwitch", {"active": False})
     ws.close()
+
+
+def test_a_trigger_trading_through_another_session_comes_back(ems: Ems, sim):
+    """The manager runs on session a-..., the trigger's order goes through session b-...:
+    after a restart the trigger is armed again, whichever session recovers first (if
+    b-... is not back when a-...'s managers are restored, the trigger waits for it).
+    The sessions recover concurrently, so this test does not choose the order."""
+    tag = uuid.uuid4().hex[:6]
+    a = _spot(ems, sim, f"a-{tag}")
+    b = _spot(ems, sim, f"b-{tag}")
+    bid, ask = a.best()
+    where = {"symbol": a.symbol, "exchange": a.exchange, "sessionId": a.session_id}
+    assert ems.api.post("/startTriggerManager", where)[0] == 200
+    level = a.price((bid + ask) / 2 + 20 * a.tick)
+    cl = b.cl()
+    order = b.order(
+        clOrderId=cl,
+        transactionType="insert",
+        side="buy",
+        price=b.price(bid - 300 * b.tick),
+        qty=0.001,
+    )
+    code, body = ems.api.post(
+        "/setTrigger",
+        {
+            "id": "through-b",
+            "price": level,
+            "symbol": a.symbol,
+            "direction": "up",
+            "exchange": a.exchange,
+            "orders": [order],
+        },
+    )
+    assert code == 200, body
+    time.sleep(0.3)  # let the journal commit (the write-behind window)
+    ems.kill9()
+    ems.start()
+    _rebind(a, ems)
+    _rebind(b, ems)
+    ems.wait_session(a.session_id)
+    ems.wait_session(b.session_id)
+    ws = b.api.ws()
+    ws.subscribe(b.session_id)
+    deadline = time.monotonic() + 10
+    while True:
+        a.trade("buy", level, 0.001)
+        try:
+            frame = ws.wait(lambda f: f.get("clOrderId") == cl, timeout=0.5)
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, "the trigger was not armed again"
+    assert frame["triggerId"] == "through-b"
+    b.send(transactionType="pull")
+    ems.api.post("/stopTriggerManager", where)
+    ws.close()

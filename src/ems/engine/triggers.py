@@ -249,6 +249,8 @@ class TriggerManagers:
         """Turns journaled order JSON back into trigger orders (set by the API layer)."""
         engine.on_restoring.append(self._expect)
         engine.on_recovered.append(self._restore)
+        self._waiting: list[tuple[TriggerManager, dict[str, Any]]] = []
+        """Journaled triggers whose orders name a session that has not recovered yet."""
 
     def get(self, exchange: str | None, symbol: str | None) -> TriggerManager:
         if not exchange:
@@ -307,6 +309,7 @@ class TriggerManagers:
         if journal is None:
             return
         triggers = journal.strategies("trigger")
+        waiting, self._waiting = self._waiting, []
         for key, body in journal.strategies("triggermanager"):
             if body.get("sessionId") != session.session_id:
                 continue
@@ -318,17 +321,34 @@ class TriggerManagers:
             for tkey, t in triggers:
                 if not tkey.startswith(f"{key}|") or t["id"] in manager.triggers:
                     continue
-                try:
-                    if await self._restore_one(manager, t):
-                        fired += 1
-                except ApiError as exc:
-                    log.error("trigger %s not restored: %s (%s)", t["id"], exc.message, exc.field)
+                fired += await self._try_restore(manager, t)
             log.warning(
                 "trigger manager %s restored with %d triggers; %d had fired before the restart",
                 key,
                 len(manager.triggers),
                 fired,
             )
+        # Triggers that waited for a session to come back: this one may be it.
+        for manager, t in waiting:
+            if t["id"] not in manager.triggers and manager is self.managers.get(manager._key):
+                await self._try_restore(manager, t)
+
+    async def _try_restore(self, manager: TriggerManager, t: dict[str, Any]) -> int:
+        """Restores one trigger (1 if it had fired before the restart, else 0); one whose
+        orders name a session not recovered yet waits for that session."""
+        try:
+            return int(await self._restore_one(manager, t))
+        except ApiError as exc:
+            if exc.status == 404 and (exc.field or "").endswith("sessionId"):
+                log.warning(
+                    "trigger %s waits for the recovery of a session it trades through (%s)",
+                    t["id"],
+                    exc.message,
+                )
+                self._waiting.append((manager, t))
+            else:
+                log.error("trigger %s not restored: %s (%s)", t["id"], exc.message, exc.field)
+            return 0
 
     async def _restore_one(self, manager: TriggerManager, t: dict[str, Any]) -> bool:
         """Arms a journaled trigger again, unless the venue shows it fired; True if it did."""
