@@ -168,24 +168,27 @@ def trade_case() -> Case:
     )
 
 
+OKX_ORDER_FIELDS = (
+    "symbol",
+    "order_id",
+    "client_order_id",
+    "price",
+    "qty",
+    "side",
+    "order_type",
+    "status",
+    "cum_qty",
+    "avg_price",
+    "last_price",
+    "last_qty",
+    "exch_time",
+)
+"""The 13 fields of our OKX order update that the okx_order_parse kernels read."""
+
+
 def okx_order_case(read_fields: bool) -> Case:
-    names = (
-        "symbol",
-        "order_id",
-        "client_order_id",
-        "price",
-        "qty",
-        "side",
-        "order_type",
-        "status",
-        "cum_qty",
-        "avg_price",
-        "last_price",
-        "last_qty",
-        "exch_time",
-    )
     if read_fields:
-        ours_stmt = "u = parse(frame)[0]\n" + "\n".join(f"u.{n}" for n in names)
+        ours_stmt = "u = parse(frame)[0]\n" + "\n".join(f"u.{n}" for n in OKX_ORDER_FIELDS)
         peer_stmt = "o = dec.decode(frame).data[0]\n" + "\n".join(
             f"o.{n}" for n in peers.OKX_FIELDS
         )

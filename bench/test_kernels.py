@@ -136,22 +136,7 @@ def same_okx_order(case: run.Case, peer: run.Peer, ours: Outcome, theirs: Outcom
         return
     (got,) = ours.results[0]
     (want,) = theirs.results[0].data
-    names = [
-        "symbol",
-        "order_id",
-        "client_order_id",
-        "price",
-        "qty",
-        "side",
-        "order_type",
-        "status",
-        "cum_qty",
-        "avg_price",
-        "last_price",
-        "last_qty",
-        "exch_time",
-    ]
-    assert [getattr(got, n) for n in names] == okx_order_view(
+    assert [getattr(got, n) for n in run.OKX_ORDER_FIELDS] == okx_order_view(
         [getattr(want, n) for n in want.__struct_fields__]
     )
 
