@@ -21,6 +21,44 @@ def _rebind(m: Market, ems: Ems) -> Market:
     return m
 
 
+def _set_far_buy_trigger(ems: Ems, trigger_id: str, level: float, on: Market, via: Market) -> str:
+    """Sets an up trigger at `level` on `on`'s symbol whose one order is a buy far below
+    the market sent through session `via`; returns the order's clOrderId."""
+    bid, _ = via.best()
+    cl = via.cl()
+    order = via.order(
+        clOrderId=cl,
+        transactionType="insert",
+        side="buy",
+        price=via.price(bid - 300 * via.tick),
+        qty=0.001,
+    )
+    code, body = ems.api.post(
+        "/setTrigger",
+        {
+            "id": trigger_id,
+            "price": level,
+            "symbol": on.symbol,
+            "direction": "up",
+            "exchange": on.exchange,
+            "orders": [order],
+        },
+    )
+    assert code == 200, body
+    return cl
+
+
+def _print_until_sent(m: Market, ws: Any, level: float, cl: str) -> dict[str, Any]:
+    """Prints buys at `level` until the order `cl` shows on the stream (at most 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        m.trade("buy", level, 0.001)
+        try:
+            return ws.wait(lambda f: f.get("clOrderId") == cl, timeout=0.5)
+        except AssertionError:
+            assert time.monotonic() < deadline, f"the trigger of {cl} never fired"
+
+
 def _sim_orders(m: Market) -> dict[str, dict[str, Any]]:
     """Every order of the account on the venue, by order id."""
     items = m.signed("GET", "/api/v3/allOrders", symbol=m.symbol, limit=1000)
@@ -281,26 +319,7 @@ def test_triggers_risk_limits_and_the_kill_switch_survive_a_crash(ems: Ems, sim)
     )
     assert code == 200
     level = m.price(mid + 20 * m.tick)
-    cl = m.cl()
-    order = m.order(
-        clOrderId=cl,
-        transactionType="insert",
-        side="buy",
-        price=m.price(bid - 300 * m.tick),
-        qty=0.001,
-    )
-    code, body = ems.api.post(
-        "/setTrigger",
-        {
-            "id": "survivor",
-            "price": level,
-            "symbol": m.symbol,
-            "direction": "up",
-            "exchange": m.exchange,
-            "orders": [order],
-        },
-    )
-    assert code == 200, body
+    cl = _set_far_buy_trigger(ems, "survivor", level, m, m)
     assert (
         ems.api.post("/setRiskLimits", {"sessionId": m.session_id, "maxOrderQty": 0.005})[0] == 200
     )
@@ -319,15 +338,7 @@ def test_triggers_risk_limits_and_the_kill_switch_survive_a_crash(ems: Ems, sim)
     ws = m.api.ws()
     ws.subscribe(m.session_id)
     # The trigger came back: a qualifying trade fires it once.
-    deadline = time.monotonic() + 10
-    while True:
-        m.trade("buy", level, 0.001)
-        try:
-            frame = ws.wait(lambda f: f.get("clOrderId") == cl, timeout=0.5)
-            break
-        except AssertionError:
-            assert time.monotonic() < deadline, "the restored trigger never fired"
-    assert frame["triggerId"] == "survivor"
+    assert _print_until_sent(m, ws, level, cl)["triggerId"] == "survivor"
     code, body = m.send(
         clOrderId=m.cl(),
         transactionType="insert",
@@ -359,26 +370,7 @@ def test_a_trigger_trading_through_another_session_comes_back(ems: Ems, sim):
     where = {"symbol": a.symbol, "exchange": a.exchange, "sessionId": a.session_id}
     assert ems.api.post("/startTriggerManager", where)[0] == 200
     level = a.price((bid + ask) / 2 + 20 * a.tick)
-    cl = b.cl()
-    order = b.order(
-        clOrderId=cl,
-        transactionType="insert",
-        side="buy",
-        price=b.price(bid - 300 * b.tick),
-        qty=0.001,
-    )
-    code, body = ems.api.post(
-        "/setTrigger",
-        {
-            "id": "through-b",
-            "price": level,
-            "symbol": a.symbol,
-            "direction": "up",
-            "exchange": a.exchange,
-            "orders": [order],
-        },
-    )
-    assert code == 200, body
+    cl = _set_far_buy_trigger(ems, "through-b", level, a, b)
     time.sleep(0.3)  # let the journal commit (the write-behind window)
     ems.kill9()
     ems.start()
@@ -388,15 +380,7 @@ def test_a_trigger_trading_through_another_session_comes_back(ems: Ems, sim):
     ems.wait_session(b.session_id)
     ws = b.api.ws()
     ws.subscribe(b.session_id)
-    deadline = time.monotonic() + 10
-    while True:
-        a.trade("buy", level, 0.001)
-        try:
-            frame = ws.wait(lambda f: f.get("clOrderId") == cl, timeout=0.5)
-            break
-        except AssertionError:
-            assert time.monotonic() < deadline, "the trigger was not armed again"
-    assert frame["triggerId"] == "through-b"
+    assert _print_until_sent(a, ws, level, cl)["triggerId"] == "through-b"
     b.send(transactionType="pull")
     ems.api.post("/stopTriggerManager", where)
     ws.close()
