@@ -85,6 +85,16 @@ def test_price_band_around_the_last_trade(spot: Market):
     ws.close()
 
 
+def _pull_and_wait(m: Market) -> None:
+    """Pulls the session's orders and waits until none is working: an order being
+    cancelled still counts against the limits until the venue confirms it."""
+    m.send(transactionType="pull")
+    deadline = time.monotonic() + 10
+    while m.api.get("/orders", sessionId=m.session_id)[1]:
+        assert time.monotonic() < deadline, "the pull did not finish"
+        time.sleep(0.02)
+
+
 def test_working_orders_position_and_rate_limits(spot: Market):
     ws = spot.stream()
     _limits(spot, maxWorkingOrders=2)
@@ -92,13 +102,13 @@ def test_working_orders_position_and_rate_limits(spot: Market):
     for cl in ids[:2]:
         ws.wait(lambda f, c=cl: f.get("clOrderId") == c and f["orderStatus"] == "new")
     _denied(ws, ids[2], "TooManyWorkingOrders")
-    spot.send(transactionType="pull")
+    _pull_and_wait(spot)
     _limits(spot, maxWorkingOrders=100, maxPosition=0.0025)
     a = _buy(spot, qty=0.002)[1]["clOrderId"]
     ws.wait(lambda f: f.get("clOrderId") == a and f["orderStatus"] == "new")
     b = _buy(spot, qty=0.001)[1]["clOrderId"]  # 0.002 working + 0.001 > 0.0025
     _denied(ws, b, "PositionLimitExceeded")
-    spot.send(transactionType="pull")
+    _pull_and_wait(spot)
     _limits(spot, maxPosition=1, maxOrdersPerSecond=3)
     results = [_buy(spot, ticks_below=400 + i)[1]["orderStatus"] for i in range(6)]
     assert results.count("rejected") >= 3, results
