@@ -309,7 +309,7 @@ def _okx_flow(m: OkxMarket) -> Callable[[Api, random.Random], None]:
 
 @pytest.mark.xfail(
     strict=False,
-    reason="known bug, not yet found: in about one full-suite run in seven, after a kill -9 "
+    reason="known bug, not yet found: in two of eight full-suite runs, after a kill -9 "
     "during the OKX spot flow, ems's spot position stays below the venue's (seen: 0.04 vs "
     "0.12 for 20 s) while orders agree; it has not reproduced when run alone (20 of 20)",
 )
