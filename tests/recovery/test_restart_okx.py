@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -244,3 +245,54 @@ def test_okx_orders_lost_from_the_journal_are_adopted_and_unsent_ones_rejected(
     finally:
         m.send(transactionType="pull")
         m.clear_venue()
+
+
+RECOVERY_COMMIT_DELAY_MS = 1500
+"""The journal writer's lag in the next test: a restarting session waits this long for
+its own record to be committed, which used to be a window in which clients could reach
+it before its journaled orders and positions were back."""
+
+
+def test_okx_spot_fill_of_an_order_sent_as_the_session_recovers_is_kept(
+    tmp_path: Path, logs_dir: Path, sim: dict[str, Any]
+):
+    ems = Ems(
+        tmp_path,
+        env={"EMS_JOURNAL_COMMIT_DELAY_MS": str(RECOVERY_COMMIT_DELAY_MS)},
+        logs=logs_dir / f"recovery-{tmp_path.name}",
+    )
+    m = start_okx_session(ems.api, sim, "BTC-USDT")
+    try:
+        bid, ask = m.best()
+        inside = m.price(bid + m.tick) if ask - bid > m.tick else m.price(bid)
+        take = m.price(ask + 10 * m.tick)
+        early = m.cl()
+        assert m.send(clOrderId=early, transactionType="insert", side="buy", price=inside,
+                      qty=m.qty)[0] == 200  # fmt: skip
+        m.trade("sell", inside, m.qty)
+        assert _wait_equal(ems, m)[early]["orderStatus"] == "filled"
+        time.sleep(RECOVERY_COMMIT_DELAY_MS / 1000 + 1.0)  # the journal has the position
+        ems.kill9()
+        ems.start()
+        m.api = ems.api
+        # The first request the restarted ems lets through: a buy that fills at once.
+        taker = m.cl()
+        deadline = time.monotonic() + 20
+        while True:
+            code, body = m.send(
+                clOrderId=taker, transactionType="insert", side="buy", price=take, qty=m.qty,
+                tif="ioc",
+            )  # fmt: skip
+            if code == 200:
+                break
+            assert code in (400, 404), body  # the session is not back yet
+            assert time.monotonic() < deadline, body
+            time.sleep(0.01)
+        by_cl = _wait_equal(ems, m)
+        assert by_cl[taker]["orderStatus"] == "filled"
+        _, pos = ems.api.get("/getPosition", sessionId=m.session_id, symbol=m.inst_id)
+        assert pos["position"] == pytest.approx(2 * m.qty)
+    finally:
+        m.send(transactionType="pull")
+        m.clear_venue()
+        ems.stop()

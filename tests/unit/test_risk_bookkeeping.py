@@ -36,6 +36,9 @@ class QuietVenue:
     def insert(self, order: Order) -> Any:
         return _nothing()
 
+    def account(self, report: Any) -> None:
+        """Counts nothing from reports (no spot position of its own)."""
+
     async def amend(self, order: Order, price: int, qty: int) -> None:
         return None
 

@@ -79,9 +79,19 @@ class Engine:
         return found
 
     async def start_session(
-        self, session_id: str, params: VenueParams, known_prefixes: tuple[str, ...] = ()
+        self,
+        session_id: str,
+        params: VenueParams,
+        known_prefixes: tuple[str, ...] = (),
+        prepare: Callable[[OrderSession], None] | None = None,
     ) -> OrderSession:
-        """Connects a new named session; refuses a name already used."""
+        """Connects a new named session; refuses a name already used.
+
+        `prepare` runs once the venue is connected and before anything else can reach
+        the session (a recovered session gets its journaled orders and positions back
+        there). The session is listed, and open to requests, only when its journal
+        record is committed.
+        """
         if session_id in self.sessions or session_id in self._starting:
             raise ApiError(f"sessionId {session_id!r} is already in use", "sessionId", 409)
         self._starting.add(session_id)
@@ -136,8 +146,8 @@ class Engine:
                         session_id,
                         params.exchange,
                     )
-            self.sessions[session_id] = session
-            self.metrics.sessions.set(len(self.sessions))
+            if prepare is not None:
+                prepare(session)
             if self.journal is not None:
                 self.journal.session(
                     StoredSession(
@@ -162,6 +172,8 @@ class Engine:
                 # The answer says the session exists; it should then survive a crash.
                 if not await self.journal.durable():
                     log.error("session %s: its journal record is not committed yet", session_id)
+            self.sessions[session_id] = session
+            self.metrics.sessions.set(len(self.sessions))
             return session
         finally:
             self._starting.discard(session_id)
@@ -218,7 +230,10 @@ class Engine:
         while True:
             try:
                 session = await self.start_session(
-                    stored.session_id, params, tuple(stored.prefixes)
+                    stored.session_id,
+                    params,
+                    tuple(stored.prefixes),
+                    prepare=lambda s: self._restore_journaled(s, stored),
                 )
                 break
             except ApiError as exc:
@@ -230,23 +245,20 @@ class Engine:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+        try:
+            await self._reconcile_recovered(session, since_ms)
+        finally:
+            session.end_recovery()
+
+    def _restore_journaled(self, session: OrderSession, stored: StoredSession) -> None:
+        """Gives a recovering session its journaled orders and positions, in the venue
+        module too (pull messages, spot position counts), before it can trade: a fill of
+        an order sent earlier would be counted from nothing and then overwritten."""
+        assert self.journal is not None
         reported = dict(session.positions)
         # Everything sent on the update stream from here to the end of the strategies'
         # restore is kept for the clients that subscribe later.
         session.begin_recovery()
-        try:
-            await self._reconcile_recovered(session, stored, reported, since_ms)
-        finally:
-            session.end_recovery()
-
-    async def _reconcile_recovered(
-        self,
-        session: OrderSession,
-        stored: StoredSession,
-        reported: dict[str, float],
-        since_ms: int,
-    ) -> None:
-        assert self.journal is not None
         session.restore(
             list(self.journal.orders(stored.session_id)), self.journal.positions(stored.session_id)
         )
@@ -262,8 +274,10 @@ class Engine:
                 expect(session)
             except Exception:
                 log.exception("naming the strategy orders of %s", session.session_id)
+
+    async def _reconcile_recovered(self, session: OrderSession, since_ms: int) -> None:
         counts = await session.reconcile(since_ms)
-        log.warning("session %s recovered: %s", stored.session_id, counts)
+        log.warning("session %s recovered: %s", session.session_id, counts)
         for symbol in self._restore_limits(session.session_id):
             try:
                 await self.watch(session, symbol)

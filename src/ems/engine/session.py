@@ -866,11 +866,14 @@ class OrderSession:
     def on_report(self, report: ExecutionReport) -> None:
         """Applies a venue report (REST reply, stream event or query result)."""
         if self.journal is None:
+            self.venue.account(report)
             self._apply_report(report)
             return
-        # A fill's position, order state and fill records: one journal transaction, so
-        # a crash cannot keep the position without the fill (counted again on restart).
+        # A fill's position (the venue module's count included), order state and fill
+        # records: one journal transaction, so a crash cannot keep the position without
+        # the fill (counted again on restart) or the fill without the position.
         with self.journal.atomic():
+            self.venue.account(report)
             self._apply_report(report)
 
     def _apply_report(self, report: ExecutionReport) -> None:

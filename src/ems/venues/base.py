@@ -185,6 +185,13 @@ class VenueSession(abc.ABC):
         without a way to list them return only what they can."""
         return []
 
+    def account(self, report: ExecutionReport) -> None:  # noqa: B027
+        """Called by the session with every report it is about to apply, inside the same
+        journal transaction, whatever brought it (stream, reply, query, adoption): venue
+        modules that count state from reports (spot positions, pull messages) do it here,
+        so the count and the order move together. Must take the same report twice
+        without counting it twice; a no-op by default."""
+
     def adopt(self, order: Order, report: ExecutionReport) -> None:  # noqa: B027
         """An order found on the venue under the session's prefix that ems never recorded
         (`report` is what the venue said of it) is now the session's: venue modules that

@@ -181,8 +181,9 @@ class OkxSession(VenueSession):
         )
 
     # ------------------------------------------------------------------ reports
-    def _track(self, report: ExecutionReport) -> None:
-        """Keeps the ready batch-cancel messages and spot positions in step with a report."""
+    def account(self, report: ExecutionReport) -> None:
+        """Keeps the ready batch-cancel messages and spot positions in step with a report
+        (a fill counts once: each order's counted quantity only grows)."""
         vid = report.venue_client_id
         order = self._own.get(vid)
         if order is None:
@@ -207,13 +208,6 @@ class OkxSession(VenueSession):
         self._spot_net[order.symbol] = net
         self._listener.on_venue_position(order.symbol, grid.value(net))
 
-    def _report(self, report: ExecutionReport) -> None:
-        # A spot fill moves the position here and the order in on_report: one journal
-        # transaction, so a crash cannot keep one without the other.
-        with self._listener.atomic():
-            self._track(report)
-            self._listener.on_report(report)
-
     def _on_push(self, frame: bytes) -> None:
         head = frame[:80]
         if b'"channel":"orders"' in head:
@@ -223,7 +217,7 @@ class OkxSession(VenueSession):
                 log.error("unreadable orders push (%s): %r", exc, frame[:300])
                 return
             for report in reports:
-                self._report(report)
+                self._listener.on_report(report)
         elif b'"channel":"positions"' in head:
             for item in orjson.loads(frame).get("data", []):
                 inst_id = item.get("instId", "")
@@ -306,7 +300,6 @@ class OkxSession(VenueSession):
             cum_qty="",
             exch_time=int(item.get("ts") or 0) * codec.MS,
         )
-        self._track(report)
         return report
 
     def _forget(self, order: Order) -> None:
@@ -375,7 +368,6 @@ class OkxSession(VenueSession):
             cum_qty="",
             exch_time=int(item.get("ts") or 0) * codec.MS,
         )
-        self._track(report)
         return report
 
     async def cancel_all(self, symbol: str, orders: list[Order], whole_symbol: bool) -> int:
@@ -429,7 +421,7 @@ class OkxSession(VenueSession):
         for item in reply.get("data") or []:
             vid = str(item.get("clOrdId", ""))
             if str(item.get("sCode")) == "0":
-                self._report(
+                self._listener.on_report(
                     ExecutionReport(
                         venue_client_id=vid,
                         exch_order_id=str(item.get("ordId", "")),
@@ -459,7 +451,6 @@ class OkxSession(VenueSession):
         report = codec.query_report(data[0])
         if order.venue_client_id not in self._own:
             self.restore_order(order)
-        self._track(report)
         return report
 
     async def recent_orders(self, symbols: set[str], since_ms: int) -> list[ExecutionReport]:
@@ -494,7 +485,6 @@ class OkxSession(VenueSession):
         self._counted[vid] = 0
         if report.status not in TERMINAL_STATUSES:
             self._builder(order.symbol).insert(vid)
-        self._track(report)
 
     def restore_order(self, order: Order) -> None:
         vid = order.venue_client_id
