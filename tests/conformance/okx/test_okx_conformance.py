@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -196,31 +195,20 @@ def test_testnet_means_demo_trading_hosts_and_header():
 
 
 class _RecordingListener(_Listener):
-    """Notes, for each call, whether it came inside `atomic()`."""
+    """Keeps the reports and positions the venue module hands over."""
 
     def __init__(self) -> None:
-        self.depth = 0
-        self.calls: list[tuple[str, int]] = []
-
-    @contextlib.contextmanager
-    def _inside(self) -> Iterator[None]:
-        self.depth += 1
-        try:
-            yield
-        finally:
-            self.depth -= 1
-
-    def atomic(self) -> contextlib.AbstractContextManager[None]:
-        return self._inside()
+        self.reports: list[Any] = []
+        self.positions: list[tuple[str, float]] = []
 
     def on_report(self, report: object) -> None:
-        self.calls.append(("report", self.depth))
+        self.reports.append(report)
 
     def on_venue_position(self, symbol: str, position: float) -> None:
-        self.calls.append(("position", self.depth))
+        self.positions.append((symbol, position))
 
 
-def test_a_spot_fill_moves_position_and_order_in_one_journal_transaction():
+def test_a_spot_fill_moves_the_position_when_the_session_accounts_it_and_only_once():
     listener = _RecordingListener()
     session = OkxSession(
         "key", "secret", "pass", hosts("http://venue", "ws://venue", False), listener
@@ -231,4 +219,11 @@ def test_a_spot_fill_moves_position_and_order_in_one_journal_transaction():
             "price": "1000", "qty": "0.01", "clientId": fill["data"][0]["clOrdId"]}  # fmt: skip
     session.track_insert(_order(session, spec))
     session._on_push(orjson.dumps(fill))
-    assert listener.calls == [("position", 1), ("report", 1)]
+    # The push is handed over as it is; the session accounts it inside the journal
+    # transaction that moves the order (see tests/unit/test_session_account.py).
+    [report] = listener.reports
+    assert listener.positions == []
+    session.account(report)
+    assert listener.positions == [("BTC-USDT", float(fill["data"][0]["accFillSz"]))]
+    session.account(report)  # the same report again (a query after the push)
+    assert len(listener.positions) == 1
