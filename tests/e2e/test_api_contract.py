@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -267,3 +268,52 @@ def test_metrics_are_exported(ems_server, spot: Market):
 
 def test_every_market_is_served(api: Api, sim: dict[str, Any]):
     assert set(MARKETS) <= set(sim)
+
+
+def test_binance_ws_api_url_carries_the_user_stream(spot: Market, sim: dict[str, Any]):
+    """wsApiUrl alone decides where the spot user stream goes: with wsUrl on a dead port
+    the session still starts (its private stream is up) and its orders' events arrive."""
+    account = spot.account
+    m = dataclasses.replace(spot, session_id=f"wsapi-{uuid.uuid4().hex[:6]}")
+    code, body = m.api.post(
+        "/startOrderHandler",
+        {
+            "exchangeKey": {
+                "apiKey": account["apiKey"],
+                "secretKey": account["secretKey"],
+                "exchange": "binance-spot",
+            },
+            "sessionId": m.session_id,
+            "restUrl": sim["binance-spot"]["restUrl"],
+            "wsUrl": "ws://127.0.0.1:9",
+            "wsApiUrl": sim["binance-spot"]["wsUrl"],
+        },
+    )
+    assert code == 200, body
+    ws = m.stream()
+    try:
+        cl = m.cl()
+        assert m.api.post("/sendOrder", _insert(m, clOrderId=cl))[0] == 200
+        frame = ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "new")
+        assert frame["exchOrderId"]
+        assert m.send(clOrderId=cl, transactionType="delete")[0] == 200
+        ws.wait(lambda f: f.get("clOrderId") == cl and f["orderStatus"] == "cancelled")
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize(
+    ("exchange", "value"),
+    [("okx", "wss://ws.okx.com:8443"), ("binance-spot", "https://ws-api.binance.com")],
+)
+def test_a_ws_api_url_that_cannot_apply_is_refused(api: Api, exchange: str, value: str):
+    code, body = api.post(
+        "/startOrderHandler",
+        {
+            "exchangeKey": {"apiKey": "k", "secretKey": "s", "passphrase": "p",
+                            "exchange": exchange},
+            "sessionId": f"wsapi-{uuid.uuid4().hex[:6]}",
+            "wsApiUrl": value,
+        },
+    )  # fmt: skip
+    assert code == 400 and body["field"] == "wsApiUrl", body

@@ -267,6 +267,9 @@ def test_venue_rules_apply_unless_the_session_talks_to_a_local_endpoint():
     # A private network is how colocated desks reach venues: the venue's rules hold.
     assert venue_rules_apply(None, None, "10.1.2.3:9881")
     assert venue_rules_apply(None, "http://127.0.0.1:8000", "wss://stream.binance.com")
+    assert venue_rules_apply(
+        None, "http://127.0.0.1:8000", "ws://127.0.0.1:8000", "wss://ws-api.binance.com"
+    )
     assert venue_rules_apply(True, "http://localhost:1", None)
     assert not venue_rules_apply(False, None, None)
     for exchange, rules in ORDER_RATE_RULES.items():

@@ -114,6 +114,11 @@ async def start_order_handler(request: web.Request) -> web.Response:
     )
     if data.get("venueRateLimit") is not None:
         params.extra["venueRateLimit"] = parse.boolean(data, "venueRateLimit")
+    ws_api_url = _url(data, "wsApiUrl", ("ws://", "wss://"))
+    if ws_api_url is not None:
+        if not exchange.startswith("binance"):
+            raise ApiError("wsApiUrl applies to Binance sessions only", "wsApiUrl")
+        params.extra["wsApiUrl"] = ws_api_url
     session = await engine.start_session(session_id, params)
     return _json(
         {

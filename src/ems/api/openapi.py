@@ -76,6 +76,11 @@ def _schemas() -> dict[str, Any]:
                 "sessionId": {"type": "string", "maxLength": 64},
                 "restUrl": {"type": "string", "description": "REST base URL, no trailing slash"},
                 "wsUrl": {"type": "string", "description": "WebSocket (or FIX) base URL"},
+                "wsApiUrl": {
+                    "type": "string",
+                    "description": "Binance: base URL of the WebSocket that carries orders "
+                    "and the user stream, when it is not the wsUrl host",
+                },
                 "interface": {"type": "string", "description": "Local interface, e.g. eth0:1"},
                 "useMargin": {"type": "boolean"},
                 "cancelOnDisconnect": {

@@ -104,7 +104,10 @@ class Engine:
                 params.exchange,
                 account,
                 venue_rules_apply(
-                    params.extra.get("venueRateLimit"), params.rest_url, params.ws_url
+                    params.extra.get("venueRateLimit"),
+                    params.rest_url,
+                    params.ws_url,
+                    params.extra.get("wsApiUrl"),
                 ),
             )
             session = OrderSession(

@@ -83,7 +83,7 @@ ORDER_RATE_RULES: dict[str, tuple[OrderRateRule, ...]] = {
 }
 
 
-def venue_rules_apply(explicit: bool | None, rest_url: str | None, ws_url: str | None) -> bool:
+def venue_rules_apply(explicit: bool | None, *urls: str | None) -> bool:
     """Whether a session's orders are held to its venue's order-rate rules.
 
     `explicit` (the session's `venueRateLimit`) decides when given. Otherwise the rules
@@ -94,7 +94,7 @@ def venue_rules_apply(explicit: bool | None, rest_url: str | None, ws_url: str |
     """
     if explicit is not None:
         return explicit
-    given = [u for u in (rest_url, ws_url) if u]
+    given = [u for u in urls if u]
     if not given:
         return True
     return not all(_is_local(u) for u in given)

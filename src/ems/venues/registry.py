@@ -13,6 +13,7 @@ from typing import Any
 from ems.errors import ApiError
 from ems.venues.base import VenueSession
 from ems.venues.binance.products import PRODUCTS as BINANCE_PRODUCTS
+from ems.venues.binance.products import hosts as binance_hosts
 from ems.venues.binance.session import BinanceSession, ReplaceListener
 from ems.venues.bybit.products import PRODUCTS as BYBIT_PRODUCTS
 from ems.venues.bybit.products import hosts as bybit_hosts
@@ -47,9 +48,7 @@ Factory = Callable[[VenueParams, ReplaceListener], VenueSession]
 def _binance(params: VenueParams, listener: ReplaceListener) -> VenueSession:
     product = BINANCE_PRODUCTS[params.exchange]
     rest = params.rest_url or (product.testnet_rest_url if params.testnet else product.rest_url)
-    ws = params.ws_url or (product.testnet_ws_url if params.testnet else product.ws_url)
-    # An explicit wsUrl (colocation, simulator) serves market streams too.
-    md = params.ws_url or (product.testnet_md_url if params.testnet else product.md_url)
+    ws, md = binance_hosts(product, params.ws_url, params.extra.get("wsApiUrl"), params.testnet)
     return BinanceSession(
         product, params.api_key, params.secret, rest, ws, listener, params.local_address, md
     )

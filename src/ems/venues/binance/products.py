@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ems.model import Exchange, OrderType, TimeInForce
 from ems.venues.base import Capabilities
@@ -79,3 +80,33 @@ COINM = Product(
 )
 
 PRODUCTS = {p.exchange.value: p for p in (SPOT, USDM, COINM)}
+
+
+# Binance's own WebSocket hosts, by role (protocols.md A): spot serves its WebSocket API
+# and its public streams from different hosts; the futures products use one host for both.
+MARKET_DATA_HOSTS = frozenset(
+    {"stream.binance.com", "data-stream.binance.vision", "stream.testnet.binance.vision"}
+)
+WS_API_HOSTS = frozenset({"ws-api.binance.com", "ws-api.testnet.binance.vision"})
+
+
+def hosts(
+    product: Product, ws_url: str | None, ws_api_url: str | None, testnet: bool
+) -> tuple[str, str]:
+    """(order and user-stream WebSocket base, public market-data base) for a session.
+
+    `wsUrl` overrides one of Binance's two spot hosts when it names one of them (the
+    other keeps its default), and both when it names any other host (a simulator, a
+    colocation gateway: one endpoint serving both); `wsApiUrl` sets the WebSocket API
+    host explicitly.
+    """
+    default_ws = product.testnet_ws_url if testnet else product.ws_url
+    default_md = product.testnet_md_url if testnet else product.md_url
+    if ws_url is None:
+        return ws_api_url or default_ws, default_md
+    host = urlsplit(ws_url).hostname or ""
+    if host in MARKET_DATA_HOSTS:
+        return ws_api_url or default_ws, ws_url
+    if host in WS_API_HOSTS:
+        return ws_api_url or ws_url, default_md
+    return ws_api_url or ws_url, ws_url
