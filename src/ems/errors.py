@@ -53,6 +53,15 @@ class VenueError(Exception):
         """Extra detail the venue sent with the error (e.g. cancel-replace halves)."""
 
 
+class EndpointUnreachable(ConnectionError):
+    """A venue endpoint that could not be reached as a session started; `field` names the
+    startOrderHandler setting that points at it (`wsUrl`, `wsApiUrl`)."""
+
+    def __init__(self, field: str, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.field = field
+
+
 class VenueUnknownOutcome(Exception):
     """A request whose outcome is unknown (5xx, timeout, dropped connection)."""
 

@@ -141,6 +141,31 @@ def test_unreachable_venue_is_a_502_naming_rest_url(api: Api, sim: dict[str, Any
     assert code == 502 and body["field"] == "restUrl"
 
 
+@pytest.mark.parametrize("exchange", ["binance-spot", "okx", "deribit"])
+def test_an_unreachable_websocket_is_a_502_naming_ws_url(
+    api: Api, sim: dict[str, Any], exchange: str
+):
+    """The REST endpoint answers, the WebSocket (FIX for Deribit) does not: the refusal
+    names wsUrl, not restUrl."""
+    account = sim["accounts"][0]
+    code, body = api.post(
+        "/startOrderHandler",
+        {
+            "exchangeKey": {
+                "apiKey": account["apiKey"],
+                "secretKey": account["secretKey"],
+                "passphrase": account.get("passphrase", "p"),
+                "exchange": exchange,
+            },
+            "sessionId": f"nows-{uuid.uuid4().hex[:6]}",
+            "restUrl": sim[exchange]["restUrl"],
+            "wsUrl": "127.0.0.1:9" if exchange == "deribit" else "ws://127.0.0.1:9",
+        },
+    )
+    assert code == 502 and body["field"] == "wsUrl", body
+    assert account["secretKey"] not in str(body)
+
+
 def test_requests_without_the_key_are_refused(api: Api):
     for method, path in (("GET", "/orders"), ("POST", "/sendOrder"), ("GET", "/openapi.json")):
         r = requests.request(method, api.base + path, timeout=5)

@@ -13,7 +13,7 @@ from ems.engine.journal import Journal, StoredSession
 from ems.engine.orders import Pending
 from ems.engine.risk import Limits, RiskEngine
 from ems.engine.session import OrderSession, _base36
-from ems.errors import ApiError, VenueError, VenueUnknownOutcome
+from ems.errors import ApiError, EndpointUnreachable, VenueError, VenueUnknownOutcome
 from ems.metrics import Metrics
 from ems.model import Side
 from ems.venues.base import BookFeed
@@ -137,6 +137,8 @@ class Engine:
                 await venue.start()
             except VenueError as exc:
                 raise ApiError(f"venue refused the session: {exc}", "exchangeKey", 400) from None
+            except EndpointUnreachable as exc:
+                raise ApiError(f"cannot reach the venue: {exc}", exc.field, 502) from None
             except (TimeoutError, VenueUnknownOutcome, OSError) as exc:
                 raise ApiError(
                     f"cannot reach the venue: {type(exc).__name__}: {exc}", "restUrl", 502

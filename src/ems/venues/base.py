@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from ems._core import ArmedOrder, Grid, OrderBook, Trade
+from ems.errors import EndpointUnreachable
 from ems.model import Liquidity, OrderStatus, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
@@ -227,3 +228,14 @@ class BookFeed(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+async def reaching(field: str, connect: Awaitable[None]) -> None:
+    """Awaits a connection being opened; a network failure is raised as
+    `EndpointUnreachable(field)`, so that the client is told which setting to check."""
+    try:
+        await connect
+    except EndpointUnreachable:
+        raise
+    except (OSError, TimeoutError) as exc:
+        raise EndpointUnreachable(field, exc) from None

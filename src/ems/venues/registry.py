@@ -50,7 +50,16 @@ def _binance(params: VenueParams, listener: ReplaceListener) -> VenueSession:
     rest = params.rest_url or (product.testnet_rest_url if params.testnet else product.rest_url)
     ws, md = binance_hosts(product, params.ws_url, params.extra.get("wsApiUrl"), params.testnet)
     return BinanceSession(
-        product, params.api_key, params.secret, rest, ws, listener, params.local_address, md
+        product,
+        params.api_key,
+        params.secret,
+        rest,
+        ws,
+        listener,
+        params.local_address,
+        md,
+        # The setting a client would change if the order-side WebSocket is unreachable.
+        "wsUrl" if params.ws_url and ws == params.ws_url else "wsApiUrl",
     )
 
 

@@ -12,7 +12,13 @@ import orjson
 from ems._core import Trade, TradeScanner, binance_order_update
 from ems.errors import VenueError, VenueUnknownOutcome
 from ems.model import OrderType, Side
-from ems.venues.base import ArmedInsert, ExecutionReport, VenueListener, VenueSession
+from ems.venues.base import (
+    ArmedInsert,
+    ExecutionReport,
+    VenueListener,
+    VenueSession,
+    reaching,
+)
 from ems.venues.binance import codec
 from ems.venues.binance.book import BinanceBook
 from ems.venues.binance.products import Product
@@ -62,6 +68,7 @@ class BinanceSession(VenueSession):
         listener: ReplaceListener,
         local_address: str | None = None,
         md_url: str | None = None,
+        ws_field: str = "wsUrl",
     ) -> None:
         self.product = product
         self.capabilities = product.capabilities
@@ -71,6 +78,8 @@ class BinanceSession(VenueSession):
         self._rest_url = rest_url.rstrip("/")
         self._ws_url = ws_url.rstrip("/")
         self._md_url = (md_url or ws_url).rstrip("/")
+        self._ws_field = ws_field
+        """The startOrderHandler setting that named `ws_url`, for connection errors."""
         self._listener = listener
         self._local_address = local_address
         self._pool: Http1Pool | None = None
@@ -117,7 +126,7 @@ class BinanceSession(VenueSession):
                     keepalive=self._keep_listen_key,
                     fast=self._on_order_frame,
                 )
-            await self._stream.start()
+            await reaching(self._ws_field, self._stream.start())
         except BaseException:
             await self.stop()
             raise

@@ -31,7 +31,13 @@ import orjson
 from ems._core import Trade, TradeScanner, bybit_order_updates
 from ems.errors import VenueError, VenueRateLimited, VenueUnknownOutcome
 from ems.model import OrderStatus, OrderType
-from ems.venues.base import ExecutionReport, Instrument, VenueListener, VenueSession
+from ems.venues.base import (
+    ExecutionReport,
+    Instrument,
+    VenueListener,
+    VenueSession,
+    reaching,
+)
 from ems.venues.bybit import codec
 from ems.venues.bybit.batching import Batcher
 from ems.venues.bybit.products import Product
@@ -166,7 +172,7 @@ class BybitSession(VenueSession):
                 self._on_stream_state,
                 self._local_address,
             )
-            await self._stream.start()
+            await reaching("wsUrl", self._stream.start())
             trade = self._new_trade_socket()
             try:
                 await trade.start()

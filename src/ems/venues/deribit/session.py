@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ems._core import BUY, SELL, FixMessage, Trade
 from ems.errors import VenueError, VenueUnknownOutcome
 from ems.model import OrderStatus, OrderType, Side
-from ems.venues.base import ExecutionReport, VenueListener, VenueSession
+from ems.venues.base import ExecutionReport, VenueListener, VenueSession, reaching
 from ems.venues.deribit import codec
 from ems.venues.deribit.book import DeribitBook
 from ems.venues.deribit.feed import FixTradeFeed
@@ -122,7 +122,7 @@ class DeribitSession(VenueSession):
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         try:
-            await self.fix.start()
+            await reaching("wsUrl", self.fix.start())
             data = await self._request("x", "sec", [(559, "4"), (263, "0")], 320)
             self.instruments = codec.instruments(data)
             self._apply_positions(await self._request("AN", "pos", [(724, "0")], 710))

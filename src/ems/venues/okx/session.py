@@ -22,7 +22,7 @@ import orjson
 from ems._core import OkxBatchCancel, Trade, TradeScanner
 from ems.errors import VenueError, VenueRateLimited, VenueUnknownOutcome
 from ems.model import TERMINAL_STATUSES, OrderStatus, OrderType, Side
-from ems.venues.base import ExecutionReport, VenueListener, VenueSession
+from ems.venues.base import ExecutionReport, VenueListener, VenueSession, reaching
 from ems.venues.feed import Feed
 from ems.venues.http1 import Http1Pool
 from ems.venues.okx import codec
@@ -127,7 +127,7 @@ class OkxSession(VenueSession):
                 self._listener.on_stream_state,
                 self._rest.now_ms,
             )
-            await self._socket.start()
+            await reaching("wsUrl", self._socket.start())
         except BaseException:
             await self.stop()
             raise
