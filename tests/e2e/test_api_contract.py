@@ -17,6 +17,17 @@ def spot(api: Api, sim: dict[str, Any]) -> Market:
     return start_session(api, sim, "binance-spot", f"contract-{uuid.uuid4().hex[:8]}")
 
 
+def _start(
+    api: Api, account: dict[str, Any], exchange: str, session_id: str, **fields: Any
+) -> tuple[int, Any]:
+    """POST /startOrderHandler with the account's keys and `fields` (URLs and options)."""
+    key = {k: account[k] for k in ("apiKey", "secretKey", "passphrase") if k in account}
+    return api.post(
+        "/startOrderHandler",
+        {"exchangeKey": {**key, "exchange": exchange}, "sessionId": session_id, **fields},
+    )
+
+
 def _insert(m: Market, **over: Any) -> dict[str, Any]:
     bid, _ = m.best()
     body = m.order(
@@ -76,19 +87,8 @@ def test_unknown_order_for_update_and_delete(spot: Market):
 
 
 def test_session_id_cannot_be_reused(api: Api, sim: dict[str, Any], spot: Market):
-    account = sim["accounts"][0]
-    code, body = api.post(
-        "/startOrderHandler",
-        {
-            "exchangeKey": {
-                "apiKey": account["apiKey"],
-                "secretKey": account["secretKey"],
-                "exchange": "binance-spot",
-            },
-            "sessionId": spot.session_id,
-            "restUrl": sim["binance-spot"]["restUrl"],
-            "wsUrl": sim["binance-spot"]["wsUrl"],
-        },
+    code, body = _start(
+        api, sim["accounts"][0], "binance-spot", spot.session_id, **sim["binance-spot"]
     )
     assert code == 409 and body["field"] == "sessionId"
 
@@ -124,19 +124,13 @@ def test_bad_exchange_keys_are_refused(api: Api, sim: dict[str, Any], key_over, 
 
 
 def test_unreachable_venue_is_a_502_naming_rest_url(api: Api, sim: dict[str, Any]):
-    account = sim["accounts"][0]
-    code, body = api.post(
-        "/startOrderHandler",
-        {
-            "exchangeKey": {
-                "apiKey": account["apiKey"],
-                "secretKey": account["secretKey"],
-                "exchange": "binance-spot",
-            },
-            "sessionId": f"down-{uuid.uuid4().hex[:6]}",
-            "restUrl": "http://127.0.0.1:9",
-            "wsUrl": "ws://127.0.0.1:9",
-        },
+    code, body = _start(
+        api,
+        sim["accounts"][0],
+        "binance-spot",
+        f"down-{uuid.uuid4().hex[:6]}",
+        restUrl="http://127.0.0.1:9",
+        wsUrl="ws://127.0.0.1:9",
     )
     assert code == 502 and body["field"] == "restUrl"
 
@@ -148,19 +142,13 @@ def test_an_unreachable_websocket_is_a_502_naming_ws_url(
     """The REST endpoint answers, the WebSocket (FIX for Deribit) does not: the refusal
     names wsUrl, not restUrl."""
     account = sim["accounts"][0]
-    code, body = api.post(
-        "/startOrderHandler",
-        {
-            "exchangeKey": {
-                "apiKey": account["apiKey"],
-                "secretKey": account["secretKey"],
-                "passphrase": account.get("passphrase", "p"),
-                "exchange": exchange,
-            },
-            "sessionId": f"nows-{uuid.uuid4().hex[:6]}",
-            "restUrl": sim[exchange]["restUrl"],
-            "wsUrl": "127.0.0.1:9" if exchange == "deribit" else "ws://127.0.0.1:9",
-        },
+    code, body = _start(
+        api,
+        account,
+        exchange,
+        f"nows-{uuid.uuid4().hex[:6]}",
+        restUrl=sim[exchange]["restUrl"],
+        wsUrl="127.0.0.1:9" if exchange == "deribit" else "ws://127.0.0.1:9",
     )
     assert code == 502 and body["field"] == "wsUrl", body
     assert account["secretKey"] not in str(body)
@@ -298,21 +286,15 @@ def test_every_market_is_served(api: Api, sim: dict[str, Any]):
 def test_binance_ws_api_url_carries_the_user_stream(spot: Market, sim: dict[str, Any]):
     """wsApiUrl alone decides where the spot user stream goes: with wsUrl on a dead port
     the session still starts (its private stream is up) and its orders' events arrive."""
-    account = spot.account
     m = dataclasses.replace(spot, session_id=f"wsapi-{uuid.uuid4().hex[:6]}")
-    code, body = m.api.post(
-        "/startOrderHandler",
-        {
-            "exchangeKey": {
-                "apiKey": account["apiKey"],
-                "secretKey": account["secretKey"],
-                "exchange": "binance-spot",
-            },
-            "sessionId": m.session_id,
-            "restUrl": sim["binance-spot"]["restUrl"],
-            "wsUrl": "ws://127.0.0.1:9",
-            "wsApiUrl": sim["binance-spot"]["wsUrl"],
-        },
+    code, body = _start(
+        m.api,
+        spot.account,
+        "binance-spot",
+        m.session_id,
+        restUrl=sim["binance-spot"]["restUrl"],
+        wsUrl="ws://127.0.0.1:9",
+        wsApiUrl=sim["binance-spot"]["wsUrl"],
     )
     assert code == 200, body
     ws = m.stream()
@@ -332,13 +314,6 @@ def test_binance_ws_api_url_carries_the_user_stream(spot: Market, sim: dict[str,
     [("okx", "wss://ws.okx.com:8443"), ("binance-spot", "https://ws-api.binance.com")],
 )
 def test_a_ws_api_url_that_cannot_apply_is_refused(api: Api, exchange: str, value: str):
-    code, body = api.post(
-        "/startOrderHandler",
-        {
-            "exchangeKey": {"apiKey": "k", "secretKey": "s", "passphrase": "p",
-                            "exchange": exchange},
-            "sessionId": f"wsapi-{uuid.uuid4().hex[:6]}",
-            "wsApiUrl": value,
-        },
-    )  # fmt: skip
+    account = {"apiKey": "k", "secretKey": "s", "passphrase": "p"}
+    code, body = _start(api, account, exchange, f"wsapi-{uuid.uuid4().hex[:6]}", wsApiUrl=value)
     assert code == 400 and body["field"] == "wsApiUrl", body

@@ -80,6 +80,15 @@ class Ems:
         raise AssertionError(f"session {session_id} did not come back")
 
 
+def lagging_ems(tmp_path: Path, logs_dir: Path, commit_delay_ms: int) -> Ems:
+    """An ems whose journal writer commits `commit_delay_ms` late (a wide crash window)."""
+    return Ems(
+        tmp_path,
+        env={"EMS_JOURNAL_COMMIT_DELAY_MS": str(commit_delay_ms)},
+        logs=logs_dir / f"recovery-{tmp_path.name}",
+    )
+
+
 @pytest.fixture
 def ems(tmp_path: Path, logs_dir: Path) -> Iterator[Ems]:
     instance = Ems(tmp_path, logs=logs_dir / f"recovery-{tmp_path.name}")

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 from tests.okx.conftest import OkxMarket, start_okx_session
-from tests.recovery.conftest import Ems
+from tests.recovery.conftest import Ems, lagging_ems
 
 STATUS = {
     "live": "new",
@@ -256,11 +256,7 @@ it before its journaled orders and positions were back."""
 def test_okx_spot_fill_of_an_order_sent_as_the_session_recovers_is_kept(
     tmp_path: Path, logs_dir: Path, sim: dict[str, Any]
 ):
-    ems = Ems(
-        tmp_path,
-        env={"EMS_JOURNAL_COMMIT_DELAY_MS": str(RECOVERY_COMMIT_DELAY_MS)},
-        logs=logs_dir / f"recovery-{tmp_path.name}",
-    )
+    ems = lagging_ems(tmp_path, logs_dir, RECOVERY_COMMIT_DELAY_MS)
     m = start_okx_session(ems.api, sim, "BTC-USDT")
     try:
         bid, ask = m.best()

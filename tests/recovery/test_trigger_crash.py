@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 from tests.e2e.conftest import Market, start_session
-from tests.recovery.conftest import Ems
+from tests.recovery.conftest import Ems, lagging_ems
 
 COMMIT_DELAY_MS = 3000
 
@@ -48,11 +48,7 @@ def _set_trigger(ems: Ems, m: Market, trigger_id: str, level: float, order: Any)
 def test_a_trigger_that_fired_before_a_crash_is_not_armed_again(
     tmp_path: Path, logs_dir: Path, sim: dict[str, Any]
 ):
-    ems = Ems(
-        tmp_path,
-        env={"EMS_JOURNAL_COMMIT_DELAY_MS": str(COMMIT_DELAY_MS)},
-        logs=logs_dir / f"recovery-{tmp_path.name}",
-    )
+    ems = lagging_ems(tmp_path, logs_dir, COMMIT_DELAY_MS)
     try:
         m = start_session(ems.api, sim, "binance-spot", f"trig-{uuid.uuid4().hex[:8]}")
         bid, ask = m.best()
