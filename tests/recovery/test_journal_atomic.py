@@ -85,10 +85,13 @@ def test_atomic_groups_nest_and_only_the_outer_one_queues(journal: Journal):
 
 
 def test_commit_delay_holds_records_back_for_crash_tests(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
     monkeypatch.setenv(journal_module.COMMIT_DELAY_ENV, "400")
-    j = Journal(str(tmp_path / "delayed.db"), None)
+    with caplog.at_level("WARNING", logger="ems.journal"):
+        j = Journal(str(tmp_path / "delayed.db"), None)
+    # Set by mistake on a trading server, it would say so at start.
+    assert any("lag 400 ms" in r.getMessage() for r in caplog.records), caplog.text
     try:
         j.order("s1", "d", {"cl": "d"}, True)
         time.sleep(0.15)

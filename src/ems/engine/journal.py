@@ -156,6 +156,13 @@ class Journal:
         self._owner = 0
         self._atomic = _Atomic(self)
         self._delay = float(os.environ.get(COMMIT_DELAY_ENV) or 0) / 1000
+        if self._delay:
+            # A crash-test knob: it widens what a crash loses to this much of trading.
+            log.warning(
+                "%s is set: journal commits lag %.0f ms (for crash tests, not for trading)",
+                COMMIT_DELAY_ENV,
+                self._delay * 1000,
+            )
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
