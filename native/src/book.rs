@@ -359,6 +359,9 @@ pub enum Venue {
     BinanceFutures,
     Okx,
     Bybit,
+    /// Fed level by level by its owner (Deribit's FIX market data), never from a
+    /// message: no sequence rule of the core applies.
+    Deribit,
 }
 
 impl Venue {
@@ -368,6 +371,7 @@ impl Venue {
             "binance_futures" | "binance_usdm" | "binance_coinm" => Venue::BinanceFutures,
             "okx" => Venue::Okx,
             "bybit" => Venue::Bybit,
+            "deribit" => Venue::Deribit,
             _ => return None,
         })
     }
@@ -594,7 +598,7 @@ impl<L: Ladder> Book<L> {
                 }
                 status
             }
-            Venue::Okx | Venue::Bybit => {
+            Venue::Okx | Venue::Bybit | Venue::Deribit => {
                 self.sync = Sync::Live;
                 Status::Applied
             }
@@ -698,6 +702,10 @@ impl<L: Ladder> Book<L> {
             Venue::BinanceSpot | Venue::BinanceFutures => self.apply_binance(buf),
             Venue::Okx => self.apply_okx(buf),
             Venue::Bybit => self.apply_bybit(buf),
+            Venue::Deribit => Err(ScanError::Malformed {
+                pos: 0,
+                what: "a Deribit book is fed level by level, not from messages",
+            }),
         }
     }
 
@@ -1430,6 +1438,24 @@ mod tests {
             .apply_message(br#"{"U":6,"u":6,"b":[["1","1"]"#)
             .unwrap_err();
         assert_eq!(err.pos(), 27);
+    }
+
+    #[test]
+    fn deribit_books_take_levels_and_refuse_messages() {
+        let mut b = book(Venue::Deribit);
+        assert_eq!(Venue::parse("deribit"), Some(Venue::Deribit));
+        assert_eq!(
+            b.load_snapshot(&[(100, 1), (99, 2)], &[(101, 3)], 0),
+            Status::Applied
+        );
+        assert!(b.is_synced());
+        b.set_level(true, 100, 0);
+        assert_eq!(b.best_bid(), Some((99, 2)));
+        // No venue message format is read for it, whatever the bytes.
+        let snap = br#"{"type":"snapshot","ts":1,"data":{"b":[["1","1"]],"a":[],"u":1,"seq":1}}"#;
+        assert!(b.apply_message(snap).is_err());
+        assert_eq!(b.best_bid(), Some((99, 2)));
+        assert_eq!(b.best_ask(), Some((101, 3)));
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub fn book_messages(data: &[u8]) {
         Venue::BinanceFutures,
         Venue::Okx,
         Venue::Bybit,
+        Venue::Deribit,
     ] {
         run_book::<ArrayLadder>(venue, data);
         run_book::<ArrayLadder<16>>(venue, data);

@@ -58,7 +58,8 @@ pub struct OrderBook {
 
 #[pymethods]
 impl OrderBook {
-    /// `venue` is one of "binance_spot", "binance_futures", "okx", "bybit"; `tick` and
+    /// `venue` is one of "binance_spot", "binance_futures", "okx", "bybit", "deribit"
+    /// (fed level by level by its owner: `apply` refuses every message); `tick` and
     /// `step` are the instrument's price tick and size step as decimal text.
     #[new]
     fn new(venue: &str, tick: &str, step: &str) -> PyResult<Self> {
@@ -69,6 +70,7 @@ impl OrderBook {
             Venue::BinanceFutures => "binance_futures",
             Venue::Okx => "okx",
             Venue::Bybit => "bybit",
+            Venue::Deribit => "deribit",
         };
         let price = RawGrid::parse(tick.as_bytes()).map_err(fixed_err)?;
         Ok(OrderBook {

@@ -96,7 +96,8 @@ RESYNC: int
 class OrderBook:
     """L2 book of one instrument in ticks and steps, with one venue's sequence rules.
 
-    venue: "binance_spot", "binance_futures", "okx" or "bybit".
+    venue: "binance_spot", "binance_futures", "okx", "bybit" or "deribit" (fed level by
+    level with `load_levels` and `update`; `apply` refuses every message).
     """
 
     def __new__(cls, venue: str, tick: str, step: str) -> Self: ...

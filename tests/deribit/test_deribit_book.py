@@ -15,7 +15,7 @@ from tests.deribit.conftest import SYMBOL, DeribitMarket, start_deribit
 from tests.deribit.test_deribit_session_rules import RawClient
 from tests.harness import Api
 
-from ems._core import FixMessage
+from ems._core import BID, FixMessage, OrderBook
 
 ACCOUNT = 2
 DEPTH = 10
@@ -208,3 +208,16 @@ def test_simulator_serves_the_two_documented_book_forms_and_refuses_others(
     finally:
         client.close()
         admin("POST", "/sim/book", json={"symbol": SYMBOL, "mid": float(mid)})
+
+
+def test_the_core_book_kind_for_deribit_applies_no_other_venues_rules():
+    book = OrderBook("deribit", "0.5", "10")
+    assert book.venue == "deribit"
+    book.load_levels([(200_000, 3)], [(200_002, 4)], 0)
+    assert book.synced
+    # A message in any venue's format is refused (the levels come from FIX entries).
+    snapshot = b'{"type":"snapshot","ts":1,"data":{"b":[["1","1"]],"a":[],"u":1,"seq":1}}'
+    with pytest.raises(ValueError):
+        book.apply(snapshot)
+    book.update(BID, 200_000, 0)
+    assert not book.crossed and book.synced

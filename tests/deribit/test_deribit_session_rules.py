@@ -27,6 +27,7 @@ from ems._core import (
     sha256_base64,
 )
 from ems.engine.orders import Order
+from ems.errors import EndpointUnreachable
 from ems.model import OrderStatus, OrderType, Side, TimeInForce
 from ems.venues.base import ExecutionReport
 from ems.venues.deribit import codec, fixsession
@@ -351,8 +352,10 @@ def test_tls_endpoint_is_verified_and_carries_the_session(
             secret=acct["secretKey"], endpoint=parse_endpoint(f"ssl://127.0.0.1:{port}"),
             listener=Quiet(),
         )  # fmt: skip
-        with pytest.raises(ssl.SSLCertVerificationError):
+        with pytest.raises(EndpointUnreachable) as refused:
             await untrusted.start()
+        assert refused.value.field == "wsUrl"
+        assert isinstance(refused.value.__cause__, ssl.SSLCertVerificationError)
         server.close()
 
     asyncio.run(scenario())

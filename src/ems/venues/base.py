@@ -238,4 +238,4 @@ async def reaching(field: str, connect: Awaitable[None]) -> None:
     except EndpointUnreachable:
         raise
     except (OSError, TimeoutError) as exc:
-        raise EndpointUnreachable(field, exc) from None
+        raise EndpointUnreachable(field, exc) from exc

@@ -61,7 +61,7 @@ class DeribitBook:
     ) -> None:
         self.symbol = instrument.symbol
         self.instrument = instrument
-        self.book = OrderBook("bybit", instrument.price_grid.step, instrument.qty_grid.step)
+        self.book = OrderBook("deribit", instrument.price_grid.step, instrument.qty_grid.step)
         self.name = f"deribit:{self.symbol} book"
         self.resyncs = 0
         """Updates that did not fit the book (each answered by a new snapshot request)."""
