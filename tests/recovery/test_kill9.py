@@ -21,17 +21,22 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import requests
+from tests.bybit.conftest import Market as BybitMarket
+from tests.bybit.conftest import start_session as start_bybit_session
 from tests.e2e.conftest import Market, start_session
 from tests.harness import Api
 from tests.okx.conftest import OkxMarket, start_okx_session
 from tests.recovery.conftest import Ems
 from tests.recovery.test_restart import _compare as binance_compare
 from tests.recovery.test_restart import _prefixes
+from tests.recovery.test_restart_bybit import _wait_equal as bybit_wait_equal
 from tests.recovery.test_restart_okx import _wait_equal as okx_wait_equal
 
 KILLS = 20
 OKX_KILLS = 6
+BYBIT_KILLS = 6
 FLOW_GAP_S = (0.002, 0.02)
 """Pause between two client actions: a steady flow of tens of requests a second."""
 
@@ -369,3 +374,70 @@ def test_okx_spot_fill_pushed_before_the_restart_query_moves_the_position(
     finally:
         m.fault(clear=True)
         m.send(transactionType="pull")
+
+
+# ------------------------------------------------------------------ Bybit
+
+
+def _bybit_flow(m: BybitMarket) -> Callable[[Api, random.Random], None]:
+    bid, ask = m.best()
+    far = m.price(bid - 30 * m.tick)
+    inside = m.price(bid + m.tick) if ask - bid > m.tick else m.price(bid)
+    take = m.price(ask + 10 * m.tick)
+    resting: list[str] = []
+
+    def act(api: Api, rng: random.Random) -> None:
+        c = dataclasses.replace(m, api=api)
+        choice = rng.random()
+        if len(resting) > 10:
+            choice = 0.9
+        if choice < 0.3:
+            cl = c.cl()
+            resting.append(cl)
+            c.send(clOrderId=cl, transactionType="insert", side="buy", price=far, qty=m.qty)
+        elif choice < 0.45:
+            c.send(
+                clOrderId=c.cl(),
+                transactionType="insert",
+                side="buy",
+                price=take,
+                qty=m.qty,
+                tif="ioc",
+            )
+        elif choice < 0.6:
+            c.send(
+                clOrderId=c.cl(), transactionType="insert", side="buy", price=inside, qty=2 * m.qty
+            )
+        elif choice < 0.8:
+            c.trade("Sell", inside, m.qty)
+        elif resting:
+            c.send(clOrderId=resting.pop(rng.randrange(len(resting))), transactionType="delete")
+
+    return act
+
+
+@pytest.mark.parametrize("exchange", ["bybit-spot", "bybit-linear"])
+def test_kill9_during_a_flow_on_bybit(ems: Ems, sim: dict[str, Any], exchange: str):
+    rng = random.Random(20261205)
+    m = start_bybit_session(ems.api, sim, exchange, f"k9-{uuid.uuid4().hex[:8]}")
+    flow = Flow(ems.api, _bybit_flow(m), seed=rng.randrange(2**32))
+    seen: dict[str, dict[str, Any]] = {}
+
+    def check() -> None:
+        m.api = ems.api
+        ems.wait_session(m.session_id)
+        seen.clear()
+        seen.update(bybit_wait_equal(ems, m))
+        uses = m.venue.admin("GET", "/sim/linkIds", params={"apiKey": m.venue.key})
+        prefixes = _prefixes(ems, m.session_id)
+        assert any(link.startswith(prefixes) for link in uses), uses
+        assert _sent_once(uses, prefixes) == {}, "an order was sent twice"
+
+    try:
+        mid_request = _kill_and_restart(ems, flow, rng, check, BYBIT_KILLS)
+    finally:
+        flow.stop()
+        m.send(transactionType="pull")
+    assert mid_request >= BYBIT_KILLS // 3
+    assert len(seen) >= 2 * BYBIT_KILLS
+    assert any(o["cumulativeFilledQty"] > 0 for o in seen.values())

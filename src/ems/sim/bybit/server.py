@@ -22,6 +22,9 @@ Admin API (not signed, JSON in and out):
     (every derivative position that is not flat).
 ``GET /sim/counts?apiKey=K``
     Requests the account made, per REST path and per trade-WebSocket op.
+``GET /sim/linkIds?apiKey=K``
+    ``{orderLinkId: n}``: how many order creations the account asked for with each
+    link id, refused ones included.
 ``POST /sim/book``
     ``{"category", "symbol", "mid": 31000}`` or ``{"category", "symbol", "clear": true}``:
     Recenters (and resumes) or pulls and stops the market maker of one book.
@@ -146,6 +149,7 @@ class BybitServer:
         app.router.add_get("/sim/orders", self._admin_orders)
         app.router.add_get("/sim/account", self._admin_account)
         app.router.add_get("/sim/counts", self._admin_counts)
+        app.router.add_get("/sim/linkIds", self._admin_link_ids)
         app.router.add_post("/sim/book", self._admin_book)
         app.router.add_post("/sim/fault", self._admin_fault)
         app.router.add_get("/sim/fault", self._admin_faults)
@@ -596,6 +600,13 @@ class BybitServer:
         except KeyError as exc:
             return self._bad(str(exc))
         return json_response(self.venue.counts.get(key, {}))
+
+    async def _admin_link_ids(self, request: web.Request) -> web.Response:
+        try:
+            key = self._admin_key(request)
+        except KeyError as exc:
+            return self._bad(str(exc))
+        return json_response(self.venue.link_id_uses.get(key, {}))
 
     async def _admin_book(self, request: web.Request) -> web.Response:
         try:

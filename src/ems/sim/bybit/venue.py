@@ -194,6 +194,9 @@ class BybitVenue:
         self._push_id = 0
         self.counts: dict[str, dict[str, int]] = {}
         """Requests per account and operation (REST path or WS op), for the admin API."""
+        self.link_id_uses: dict[str, dict[str, int]] = {}
+        """Order creations asked per account and orderLinkId, refused ones included (a
+        client that sends one order twice shows here)."""
         self._init_state()
 
     # ---------------------------------------------------------------- lifecycle
@@ -380,6 +383,8 @@ class BybitVenue:
             raise BybitError(110094, "Order notional value below the lower limit")
         link_id = text(p.get("orderLinkId"))
         if link_id:
+            uses = self.link_id_uses.setdefault(account, {})
+            uses[link_id] = uses.get(link_id, 0) + 1
             if not LINK_ID_RE.match(link_id):
                 raise param("params error: orderLinkId invalid")
             if link_id in self.link_ids.get((account, category.value), {}):
