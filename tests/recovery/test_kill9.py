@@ -25,6 +25,8 @@ import pytest
 import requests
 from tests.bybit.conftest import Market as BybitMarket
 from tests.bybit.conftest import start_session as start_bybit_session
+from tests.deribit.conftest import DeribitMarket, start_deribit
+from tests.deribit.conftest import assert_matches_venue as deribit_matches_venue
 from tests.e2e.conftest import Market, start_session
 from tests.harness import Api
 from tests.okx.conftest import OkxMarket, start_okx_session
@@ -37,6 +39,7 @@ from tests.recovery.test_restart_okx import _wait_equal as okx_wait_equal
 KILLS = 20
 OKX_KILLS = 6
 BYBIT_KILLS = 6
+DERIBIT_KILLS = 6
 FLOW_GAP_S = (0.002, 0.02)
 """Pause between two client actions: a steady flow of tens of requests a second."""
 
@@ -441,3 +444,66 @@ def test_kill9_during_a_flow_on_bybit(ems: Ems, sim: dict[str, Any], exchange: s
     assert mid_request >= BYBIT_KILLS // 3
     assert len(seen) >= 2 * BYBIT_KILLS
     assert any(o["cumulativeFilledQty"] > 0 for o in seen.values())
+
+
+# ------------------------------------------------------------------ Deribit (FIX)
+
+
+def _deribit_flow(m: DeribitMarket) -> Callable[[Api, random.Random], None]:
+    bid, ask = m.best()
+    far = m.price(bid - 300 * m.tick)
+    inside = m.price(bid + m.tick) if ask - bid > m.tick else m.price(bid)
+    take = m.price(ask + 10 * m.tick)
+    resting: list[str] = []
+
+    def act(api: Api, rng: random.Random) -> None:
+        c = dataclasses.replace(m, api=api)
+        choice = rng.random()
+        if len(resting) > 10:
+            choice = 0.9
+        if choice < 0.3:
+            cl = c.cl()
+            resting.append(cl)
+            c.send(clOrderId=cl, transactionType="insert", side="buy", price=far, qty=1)
+        elif choice < 0.45:
+            c.send(
+                clOrderId=c.cl(), transactionType="insert", side="buy", price=take, qty=1, tif="ioc"
+            )
+        elif choice < 0.6:
+            c.send(clOrderId=c.cl(), transactionType="insert", side="buy", price=inside, qty=2)
+        elif choice < 0.8:
+            c.trade("sell", inside, 1)
+        elif resting:
+            c.send(clOrderId=resting.pop(rng.randrange(len(resting))), transactionType="delete")
+
+    return act
+
+
+def test_kill9_during_a_flow_on_deribit(ems: Ems, sim: dict[str, Any]):
+    """The FIX session comes back after every kill (its sequence numbers survive it),
+    ems's working orders and position equal the venue's, and no ClOrdID is sent twice."""
+    rng = random.Random(20261205)
+    # The last test account: the Deribit tests' own sessions trade on the first ones.
+    m = start_deribit(ems.api, sim, len(sim["accounts"]) - 1)
+    flow = Flow(ems.api, _deribit_flow(m), seed=rng.randrange(2**32))
+    filled: set[str] = set()
+
+    def check() -> None:
+        m.api = ems.api
+        ems.wait_session(m.session_id)
+        deribit_matches_venue(m, timeout=20)
+        _, body = ems.api.get("/orders", sessionId=m.session_id, all="true")
+        assert not [o for o in body if o["orderStatus"].startswith("pending")], body
+        filled.update(o["clOrderId"] for o in body if o["cumulativeFilledQty"] > 0)
+        uses = m.admin("GET", "/sim/clOrdIds", params={"apiKey": m.account["apiKey"]})
+        prefixes = _prefixes(ems, m.session_id)
+        assert any(cl.startswith(prefixes) for cl in uses), uses
+        assert _sent_once(uses, prefixes) == {}, "an order was sent twice"
+
+    try:
+        mid_request = _kill_and_restart(ems, flow, rng, check, DERIBIT_KILLS)
+    finally:
+        flow.stop()
+        m.send(transactionType="pull")
+    assert mid_request >= DERIBIT_KILLS // 3
+    assert filled

@@ -13,6 +13,9 @@ API (JSON in and out, not signed; quantities are in contracts):
     ``instrument_name``, ``direction``, ``order_type``, ``time_in_force``, ``post_only``,
     ``price``, ``amount``/``filled_amount`` (USD), ``contracts``/``filled_contracts``,
     ``order_state``, ... (Deribit's JSON-RPC order fields plus the contract counts).
+``GET /sim/clOrdIds?apiKey=K``
+    ``{ClOrdID: n}``: how many NewOrderSingles the account sent with each ClOrdID,
+    refused ones included.
 ``GET /sim/account?apiKey=K``
     ``{"balances": {"BTC": "10", ...}, "positions": [{"instrument_name", "direction",
     "size" (USD), "contracts", "average_price", "realized_profit_loss"}]}``.
@@ -113,6 +116,12 @@ def build_app(venue: DeribitVenue, acceptor: FixAcceptor, rpc: JsonRpcServer) ->
         symbol = request.query.get("symbol")
         return _json([venue.admin_order(o) for o in venue.open_orders(api_key, symbol)])
 
+    async def cl_ord_ids(request: web.Request) -> web.Response:
+        api_key = request.query.get("apiKey", "")
+        if api_key not in venue.accounts:
+            return _bad("unknown apiKey")
+        return _json(venue.cl_ord_id_uses.get(api_key, {}))
+
     async def account(request: web.Request) -> web.Response:
         try:
             return _json(venue.admin_account(request.query.get("apiKey", "")))
@@ -199,6 +208,7 @@ def build_app(venue: DeribitVenue, acceptor: FixAcceptor, rpc: JsonRpcServer) ->
     app = web.Application()
     app.router.add_post("/sim/trade", trade)
     app.router.add_get("/sim/orders", orders)
+    app.router.add_get("/sim/clOrdIds", cl_ord_ids)
     app.router.add_get("/sim/account", account)
     app.router.add_post("/sim/book", book)
     app.router.add_get("/sim/book", book_view)

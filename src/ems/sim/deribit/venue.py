@@ -158,6 +158,9 @@ class DeribitVenue:
         self._market_maker = market_maker
         self.sinks: dict[str, list[AccountSink]] = {}
         self.trade_sinks: list[TradeSink] = []
+        self.cl_ord_id_uses: dict[str, dict[str, int]] = {}
+        """NewOrderSingles asked per account and ClOrdID, refused ones included (a client
+        that sends one order twice shows here); kept across resets, like the sessions."""
         self._init_state()
 
     def _init_state(self) -> None:
@@ -284,6 +287,8 @@ class DeribitVenue:
         """NewOrderSingle: validates, matches and rests; reports go to the account sinks.
 
         Raises `RejectError` (before any order exists) for a request it cannot read."""
+        uses = self.cl_ord_id_uses.setdefault(api_key, {})
+        uses[cl_ord_id] = uses.get(cl_ord_id, 0) + 1
         spec = self.spec(symbol)
         side = {"1": Side.BUY, "2": Side.SELL}.get(side_text or "")
         if side is None:
