@@ -23,13 +23,12 @@ from typing import Any
 
 import pytest
 import requests
-from tests.bybit.conftest import Market as BybitMarket
 from tests.bybit.conftest import start_session as start_bybit_session
-from tests.deribit.conftest import DeribitMarket, start_deribit
 from tests.deribit.conftest import assert_matches_venue as deribit_matches_venue
+from tests.deribit.conftest import start_deribit
 from tests.e2e.conftest import Market, start_session
 from tests.harness import Api
-from tests.okx.conftest import OkxMarket, start_okx_session
+from tests.okx.conftest import start_okx_session
 from tests.recovery.conftest import Ems
 from tests.recovery.test_restart import _compare as binance_compare
 from tests.recovery.test_restart import _prefixes
@@ -149,6 +148,24 @@ def _kill_and_restart(
 def _sent_once(uses: dict[str, int], prefixes: tuple[str, ...]) -> dict[str, int]:
     """The session's client ids the venue was asked for more than once."""
     return {cid: n for cid, n in uses.items() if cid.startswith(prefixes) and n > 1}
+
+
+def _each_id_sent_once(ems: Ems, session_id: str, uses: dict[str, int]) -> None:
+    """`uses` (the venue's count of orders asked per client id) has the session's ids,
+    each at most once."""
+    prefixes = _prefixes(ems, session_id)
+    assert any(cl.startswith(prefixes) for cl in uses), uses
+    assert _sent_once(uses, prefixes) == {}, "an order was sent twice"
+
+
+def _kill_during(ems: Ems, m: Any, flow: Flow, rng: random.Random, check: Any, kills: int):
+    """Runs the kills, then stops the client and pulls what is left working."""
+    try:
+        mid_request = _kill_and_restart(ems, flow, rng, check, kills)
+    finally:
+        flow.stop()
+        m.send(transactionType="pull")
+    assert mid_request >= kills // 3
 
 
 # ------------------------------------------------------------------ Binance spot
@@ -277,9 +294,15 @@ def test_kill9_twenty_times_during_a_flow_of_orders_and_fills(ems: Ems, sim: dic
 # ------------------------------------------------------------------ OKX spot
 
 
-def _okx_flow(m: OkxMarket) -> Callable[[Api, random.Random], None]:
+def _flow(
+    m: Any, ticks_below: int, qty: float, sell: str = "sell"
+) -> Callable[[Api, random.Random], None]:
+    """The client of the OKX, Bybit and Deribit kill tests: resting buys `ticks_below`
+    the bid (some deleted later), IOC buys through the ask, buys one tick inside the
+    spread for twice `qty`, and trades printed at that price (`sell` is the venue's word
+    for the side) that fill them a part at a time."""
     bid, ask = m.best()
-    far = m.price(bid - 300 * m.tick)
+    far = m.price(bid - ticks_below * m.tick)
     inside = m.price(bid + m.tick) if ask - bid > m.tick else m.price(bid)
     take = m.price(ask + 10 * m.tick)
     resting: list[str] = []
@@ -292,22 +315,22 @@ def _okx_flow(m: OkxMarket) -> Callable[[Api, random.Random], None]:
         if choice < 0.3:
             cl = c.cl()
             resting.append(cl)
-            c.send(clOrderId=cl, transactionType="insert", side="buy", price=far, qty=m.qty)
+            c.send(clOrderId=cl, transactionType="insert", side="buy", price=far, qty=qty)
         elif choice < 0.45:
             c.send(
                 clOrderId=c.cl(),
                 transactionType="insert",
                 side="buy",
                 price=take,
-                qty=m.qty,
+                qty=qty,
                 tif="ioc",
             )
         elif choice < 0.6:
             c.send(
-                clOrderId=c.cl(), transactionType="insert", side="buy", price=inside, qty=2 * m.qty
+                clOrderId=c.cl(), transactionType="insert", side="buy", price=inside, qty=2 * qty
             )
         elif choice < 0.8:
-            c.trade("sell", inside, m.qty)
+            c.trade(sell, inside, qty)
         elif resting:
             c.send(clOrderId=resting.pop(rng.randrange(len(resting))), transactionType="delete")
 
@@ -317,7 +340,7 @@ def _okx_flow(m: OkxMarket) -> Callable[[Api, random.Random], None]:
 def test_kill9_during_a_flow_on_okx(ems: Ems, sim: dict[str, Any]):
     rng = random.Random(20261126)
     m = start_okx_session(ems.api, sim, "BTC-USDT")
-    flow = Flow(ems.api, _okx_flow(m), seed=rng.randrange(2**32))
+    flow = Flow(ems.api, _flow(m, 300, m.qty), seed=rng.randrange(2**32))
     seen: dict[str, dict[str, Any]] = {}
 
     def check() -> None:
@@ -327,7 +350,7 @@ def test_kill9_during_a_flow_on_okx(ems: Ems, sim: dict[str, Any]):
         seen.update(okx_wait_equal(ems, m))
         prefixes = _prefixes(ems, m.session_id)
         uses = m.stats()["clientIds"]
-        assert _sent_once(uses, prefixes) == {}, "an order was sent twice"
+        _each_id_sent_once(ems, m.session_id, uses)
         # Every order the venue holds under the session's prefix, finished ones too, is
         # known to ems.
         known = {o["exchOrderId"] for o in seen.values()}
@@ -337,12 +360,7 @@ def test_kill9_during_a_flow_on_okx(ems: Ems, sim: dict[str, Any]):
             if reply.get("code") == "0" and reply.get("data"):
                 assert reply["data"][0]["ordId"] in known, f"venue order {cl} unknown to ems"
 
-    try:
-        mid_request = _kill_and_restart(ems, flow, rng, check, OKX_KILLS)
-    finally:
-        flow.stop()
-        m.send(transactionType="pull")
-    assert mid_request >= OKX_KILLS // 3
+    _kill_during(ems, m, flow, rng, check, OKX_KILLS)
     assert len(seen) >= 2 * OKX_KILLS
     assert any(o["cumulativeFilledQty"] > 0 for o in seen.values())
 
@@ -382,48 +400,11 @@ def test_okx_spot_fill_pushed_before_the_restart_query_moves_the_position(
 # ------------------------------------------------------------------ Bybit
 
 
-def _bybit_flow(m: BybitMarket) -> Callable[[Api, random.Random], None]:
-    bid, ask = m.best()
-    far = m.price(bid - 30 * m.tick)
-    inside = m.price(bid + m.tick) if ask - bid > m.tick else m.price(bid)
-    take = m.price(ask + 10 * m.tick)
-    resting: list[str] = []
-
-    def act(api: Api, rng: random.Random) -> None:
-        c = dataclasses.replace(m, api=api)
-        choice = rng.random()
-        if len(resting) > 10:
-            choice = 0.9
-        if choice < 0.3:
-            cl = c.cl()
-            resting.append(cl)
-            c.send(clOrderId=cl, transactionType="insert", side="buy", price=far, qty=m.qty)
-        elif choice < 0.45:
-            c.send(
-                clOrderId=c.cl(),
-                transactionType="insert",
-                side="buy",
-                price=take,
-                qty=m.qty,
-                tif="ioc",
-            )
-        elif choice < 0.6:
-            c.send(
-                clOrderId=c.cl(), transactionType="insert", side="buy", price=inside, qty=2 * m.qty
-            )
-        elif choice < 0.8:
-            c.trade("Sell", inside, m.qty)
-        elif resting:
-            c.send(clOrderId=resting.pop(rng.randrange(len(resting))), transactionType="delete")
-
-    return act
-
-
 @pytest.mark.parametrize("exchange", ["bybit-spot", "bybit-linear"])
 def test_kill9_during_a_flow_on_bybit(ems: Ems, sim: dict[str, Any], exchange: str):
     rng = random.Random(20261205)
     m = start_bybit_session(ems.api, sim, exchange, f"k9-{uuid.uuid4().hex[:8]}")
-    flow = Flow(ems.api, _bybit_flow(m), seed=rng.randrange(2**32))
+    flow = Flow(ems.api, _flow(m, 30, m.qty, "Sell"), seed=rng.randrange(2**32))
     seen: dict[str, dict[str, Any]] = {}
 
     def check() -> None:
@@ -432,51 +413,14 @@ def test_kill9_during_a_flow_on_bybit(ems: Ems, sim: dict[str, Any], exchange: s
         seen.clear()
         seen.update(bybit_wait_equal(ems, m))
         uses = m.venue.admin("GET", "/sim/linkIds", params={"apiKey": m.venue.key})
-        prefixes = _prefixes(ems, m.session_id)
-        assert any(link.startswith(prefixes) for link in uses), uses
-        assert _sent_once(uses, prefixes) == {}, "an order was sent twice"
+        _each_id_sent_once(ems, m.session_id, uses)
 
-    try:
-        mid_request = _kill_and_restart(ems, flow, rng, check, BYBIT_KILLS)
-    finally:
-        flow.stop()
-        m.send(transactionType="pull")
-    assert mid_request >= BYBIT_KILLS // 3
+    _kill_during(ems, m, flow, rng, check, BYBIT_KILLS)
     assert len(seen) >= 2 * BYBIT_KILLS
     assert any(o["cumulativeFilledQty"] > 0 for o in seen.values())
 
 
 # ------------------------------------------------------------------ Deribit (FIX)
-
-
-def _deribit_flow(m: DeribitMarket) -> Callable[[Api, random.Random], None]:
-    bid, ask = m.best()
-    far = m.price(bid - 300 * m.tick)
-    inside = m.price(bid + m.tick) if ask - bid > m.tick else m.price(bid)
-    take = m.price(ask + 10 * m.tick)
-    resting: list[str] = []
-
-    def act(api: Api, rng: random.Random) -> None:
-        c = dataclasses.replace(m, api=api)
-        choice = rng.random()
-        if len(resting) > 10:
-            choice = 0.9
-        if choice < 0.3:
-            cl = c.cl()
-            resting.append(cl)
-            c.send(clOrderId=cl, transactionType="insert", side="buy", price=far, qty=1)
-        elif choice < 0.45:
-            c.send(
-                clOrderId=c.cl(), transactionType="insert", side="buy", price=take, qty=1, tif="ioc"
-            )
-        elif choice < 0.6:
-            c.send(clOrderId=c.cl(), transactionType="insert", side="buy", price=inside, qty=2)
-        elif choice < 0.8:
-            c.trade("sell", inside, 1)
-        elif resting:
-            c.send(clOrderId=resting.pop(rng.randrange(len(resting))), transactionType="delete")
-
-    return act
 
 
 def test_kill9_during_a_flow_on_deribit(ems: Ems, sim: dict[str, Any]):
@@ -485,7 +429,7 @@ def test_kill9_during_a_flow_on_deribit(ems: Ems, sim: dict[str, Any]):
     rng = random.Random(20261205)
     # The last test account: the Deribit tests' own sessions trade on the first ones.
     m = start_deribit(ems.api, sim, len(sim["accounts"]) - 1)
-    flow = Flow(ems.api, _deribit_flow(m), seed=rng.randrange(2**32))
+    flow = Flow(ems.api, _flow(m, 300, 1), seed=rng.randrange(2**32))
     filled: set[str] = set()
 
     def check() -> None:
@@ -496,14 +440,7 @@ def test_kill9_during_a_flow_on_deribit(ems: Ems, sim: dict[str, Any]):
         assert not [o for o in body if o["orderStatus"].startswith("pending")], body
         filled.update(o["clOrderId"] for o in body if o["cumulativeFilledQty"] > 0)
         uses = m.admin("GET", "/sim/clOrdIds", params={"apiKey": m.account["apiKey"]})
-        prefixes = _prefixes(ems, m.session_id)
-        assert any(cl.startswith(prefixes) for cl in uses), uses
-        assert _sent_once(uses, prefixes) == {}, "an order was sent twice"
+        _each_id_sent_once(ems, m.session_id, uses)
 
-    try:
-        mid_request = _kill_and_restart(ems, flow, rng, check, DERIBIT_KILLS)
-    finally:
-        flow.stop()
-        m.send(transactionType="pull")
-    assert mid_request >= DERIBIT_KILLS // 3
+    _kill_during(ems, m, flow, rng, check, DERIBIT_KILLS)
     assert filled
