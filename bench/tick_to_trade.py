@@ -195,7 +195,7 @@ def _script(sim: Sim, samples: int, warmup: int, args: list[str], cpus: set[int]
         _stop(proc)
 
 
-def _summary(hist: HdrHistogram) -> dict[str, float]:
+def _summary(hist: HdrHistogram) -> dict[str, Any]:
     return {
         "p50_us": hist.get_value_at_percentile(50) / 1000,
         "p99_us": hist.get_value_at_percentile(99) / 1000,
@@ -204,13 +204,13 @@ def _summary(hist: HdrHistogram) -> dict[str, float]:
     }
 
 
-def run(samples: int, warmup: int, with_peer: bool, rounds: int) -> dict[str, dict[str, float]]:
+def run(samples: int, warmup: int, with_peer: bool, rounds: int) -> dict[str, dict[str, Any]]:
     two_cores = len(os.sched_getaffinity(0)) >= 2
     sim_cpus = {0} if two_cores else None
     hot_cpus = {1} if two_cores else None
     os.sched_setaffinity(0, sim_cpus or os.sched_getaffinity(0))
     sim = Sim(sim_cpus)
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, Any]] = {}
     try:
         md = sim.spot["wsUrl"] + "/ws/btcusdt@trade"
         contenders: list[tuple[str, Any]] = [
@@ -265,17 +265,24 @@ def run(samples: int, warmup: int, with_peer: bool, rounds: int) -> dict[str, di
         # The contenders take turns, `rounds` times, so that a slow spell of the shared
         # machine falls on all of them rather than on whichever ran during it.
         hists: dict[str, HdrHistogram] = {}
+        turns: dict[str, list[float]] = {}
         for _ in range(rounds):
             for name, measure in contenders:
                 hist = measure(samples // rounds)
+                turns.setdefault(name, []).append(hist.get_value_at_percentile(50) / 1000)
                 if name in hists:
                     hists[name].add(hist)
                 else:
                     hists[name] = hist
         for name, hist in hists.items():
-            results[name] = _summary(hist)
+            results[name] = {**_summary(hist), "turn_p50_us": turns[name]}
             print(
-                f"{name:26s} " + "  ".join(f"{k} {v:,.1f}" for k, v in results[name].items()),
+                f"{name:26s} "
+                + "  ".join(
+                    f"{k} {v:,.1f}" for k, v in results[name].items() if isinstance(v, int | float)
+                )
+                + "  turns p50 "
+                + " / ".join(f"{v:.1f}" for v in turns[name]),
                 flush=True,
             )
     finally:
@@ -283,7 +290,7 @@ def run(samples: int, warmup: int, with_peer: bool, rounds: int) -> dict[str, di
     return results
 
 
-def write(results: dict[str, dict[str, float]], samples: int, rounds: int) -> None:
+def write(results: dict[str, dict[str, Any]], samples: int, rounds: int) -> None:
     path = HERE / "results.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
     merged.update(results)
@@ -313,7 +320,18 @@ def write(results: dict[str, dict[str, float]], samples: int, rounds: int) -> No
             f"| {name} | {r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['p99_9_us']:.1f} "
             f"| {int(r['samples'])} |"
         )
+    floor_turns = results["tick_to_trade_floor"]["turn_p50_us"]
+    default_turns = results["tick_to_trade_default"]["turn_p50_us"]
     lines += [
+        "",
+        "p50 of each turn (µs), in the order they ran: "
+        + "; ".join(
+            f"{name} {' / '.join(f'{v:.1f}' for v in r['turn_p50_us'])}"
+            for name, r in results.items()
+        )
+        + ". Default over floor, turn by turn: "
+        + ", ".join(f"{d / f:.2f}x" for d, f in zip(default_turns, floor_turns, strict=True))
+        + ".",
         "",
         "Goals: default p50 <= 1.15x floor - measured "
         f"{default / floor:.2f}x; spin p50 <= 15 µs and p99 <= 30 µs - measured "
