@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from decimal import Decimal
@@ -384,3 +385,57 @@ def test_a_trigger_trading_through_another_session_comes_back(ems: Ems, sim):
     b.send(transactionType="pull")
     ems.api.post("/stopTriggerManager", where)
     ws.close()
+
+
+SLOW_START_MS = 3000
+"""How long the simulator holds the second session's account read at the restart."""
+
+
+def test_a_trigger_waits_for_the_session_it_trades_through_when_that_one_is_late(ems: Ems, sim):
+    """The ordering the test above cannot choose, forced: the session the trigger's
+    order goes through (on another account) has its start held back at the venue, so
+    the manager's session is restored first and the trigger waits for the other one;
+    once it is back the trigger is armed, and it fires."""
+    tag = uuid.uuid4().hex[:6]
+    a = _spot(ems, sim, f"a-{tag}")
+    other = a.counterparty
+    code, body = ems.api.post(
+        "/startOrderHandler",
+        {
+            "exchangeKey": {
+                "apiKey": other["apiKey"],
+                "secretKey": other["secretKey"],
+                "exchange": "binance-spot",
+            },
+            "sessionId": f"b-{tag}",
+            **sim["binance-spot"],
+        },
+    )
+    assert code == 200, body
+    b = dataclasses.replace(a, session_id=f"b-{tag}", account=other, counterparty=a.account)
+    bid, ask = a.best()
+    where = {"symbol": a.symbol, "exchange": a.exchange, "sessionId": a.session_id}
+    assert ems.api.post("/startTriggerManager", where)[0] == 200
+    level = a.price((bid + ask) / 2 + 20 * a.tick)
+    cl = _set_far_buy_trigger(ems, "waits-for-b", level, a, b)
+    time.sleep(0.3)  # let the journal commit (the write-behind window)
+    ems.kill9()
+    held = {"path": "/api/v3/account", "method": "GET", "apiKey": other["apiKey"],
+            "delayMs": SLOW_START_MS}  # fmt: skip
+    assert a.venue("POST", "/sim/fault", json=held)["armed"]
+    try:
+        ems.start()
+        _rebind(a, ems)
+        _rebind(b, ems)
+        ems.wait_session(a.session_id)
+        ems.wait_session(b.session_id)
+        log = (ems.logs / f"ems-{ems.lives}.log").read_text()
+        assert "waits for the recovery of a session" in log, "the trigger did not wait"
+        ws = b.api.ws()
+        ws.subscribe(b.session_id)
+        assert _print_until_sent(a, ws, level, cl)["triggerId"] == "waits-for-b"
+        ws.close()
+    finally:
+        a.venue("POST", "/sim/fault", json={"clear": True})
+        b.send(transactionType="pull")
+        ems.api.post("/stopTriggerManager", where)

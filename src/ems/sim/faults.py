@@ -1,10 +1,10 @@
 """Venue-neutral fault injection for the simulators' HTTP front ends.
 
 A fault applies to the next ``count`` requests matching its path (exact, or a prefix
-ending in ``*``) and method (None = any).  It may delay the request, and/or answer it
-with an HTTP status: with ``apply`` true the request is processed first and the client
-still gets the error (the outcome is unknown to it, as with a real 5xx), with ``apply``
-false the request is not processed at all.
+ending in ``*``), method (None = any) and, if it names one, the account's API key. It
+may delay the request, and/or answer it with an HTTP status: with ``apply`` true the
+request is processed first and the client still gets the error (the outcome is unknown
+to it, as with a real 5xx), with ``apply`` false the request is not processed at all.
 """
 
 from __future__ import annotations
@@ -26,10 +26,13 @@ class Fault:
     code: int | None
     msg: str | None
     retry_after: int
+    api_key: str | None = None
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, api_key: str = "") -> bool:
         """Whether a request is subject to this fault."""
         if self.method is not None and self.method != method.upper():
+            return False
+        if self.api_key is not None and self.api_key != api_key:
             return False
         if self.path.endswith("*"):
             return path.startswith(self.path[:-1])
@@ -47,6 +50,7 @@ class Fault:
             "code": self.code,
             "msg": self.msg,
             "retryAfter": self.retry_after,
+            "apiKey": self.api_key,
         }
 
 
@@ -69,6 +73,9 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
         raise ValueError("a fault needs a 'status' or a 'delayMs'")
     code = spec.get("code")
     msg = spec.get("msg")
+    api_key = spec.get("apiKey")
+    if api_key is not None and not isinstance(api_key, str):
+        raise ValueError("'apiKey' must be a string")
     return Fault(
         path=path,
         method=method.upper() if method else None,
@@ -79,6 +86,7 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
         code=int(code) if code is not None else None,
         msg=str(msg) if msg is not None else None,
         retry_after=int(spec.get("retryAfter", 1)),
+        api_key=api_key,
     )
 
 
@@ -97,10 +105,10 @@ class FaultPlan:
         """Disarms everything."""
         self._faults.clear()
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, api_key: str = "") -> Fault | None:
         """The first fault matching the request, with one use consumed."""
         for fault in self._faults:
-            if fault.matches(method, path):
+            if fault.matches(method, path, api_key):
                 fault.count -= 1
                 if fault.count <= 0:
                     self._faults.remove(fault)

@@ -23,9 +23,10 @@ Admin API (not signed, JSON in and out, on every product's REST port):
     body apart from ``symbol`` resumes quoting at the current mid.
 ``POST /sim/fault``
     ``{"path": "/api/v3/order", "method": "POST", "count": 1, "status": 503,
-    "delayMs": 0, "apply": true, "code": -1000, "msg": "...", "retryAfter": 1}``: the next
-    ``count`` matching requests (``path`` may end in ``*`` for a prefix; ``method``
-    optional) are delayed by ``delayMs`` and, if ``status`` is set, answered with that
+    "delayMs": 0, "apply": true, "code": -1000, "msg": "...", "retryAfter": 1,
+    "apiKey": K}``: the next ``count`` matching requests (``path`` may end in ``*`` for a
+    prefix; ``method`` optional; ``apiKey`` optional, the account's requests only) are
+    delayed by ``delayMs`` and, if ``status`` is set, answered with that
     status and a Binance error body (429 and 418 get ``-1003`` and a ``Retry-After``
     header, 5xx get ``-1000``/``-1007`` unless ``code``/``msg`` say otherwise).  With
     ``apply`` true the request is processed before the error is returned (outcome
@@ -213,7 +214,7 @@ class BinanceServer:
             if counts is None:
                 counts = self.requests[key] = collections.Counter()
             counts[f"{request.method} {request.path}"] += 1
-        fault = self.faults.take(request.method, request.path)
+        fault = self.faults.take(request.method, request.path, key)
         if fault is None:
             return await handler(request)
         if fault.delay_ms:
