@@ -158,6 +158,17 @@ def _each_id_sent_once(ems: Ems, session_id: str, uses: dict[str, int]) -> None:
     assert _sent_once(uses, prefixes) == {}, "an order was sent twice"
 
 
+def _settle(
+    ems: Ems, m: Any, wait_equal: Callable[[Ems, Any], dict[str, Any]], seen: dict[str, Any]
+) -> None:
+    """After a restart: points the market at the new ems, waits for its session and for
+    it to equal the venue, and keeps ems's orders in `seen`."""
+    m.api = ems.api
+    ems.wait_session(m.session_id)
+    seen.clear()
+    seen.update(wait_equal(ems, m))
+
+
 def _kill_during(ems: Ems, m: Any, flow: Flow, rng: random.Random, check: Any, kills: int):
     """Runs the kills, then stops the client and pulls what is left working."""
     try:
@@ -344,10 +355,7 @@ def test_kill9_during_a_flow_on_okx(ems: Ems, sim: dict[str, Any]):
     seen: dict[str, dict[str, Any]] = {}
 
     def check() -> None:
-        m.api = ems.api
-        ems.wait_session(m.session_id)
-        seen.clear()
-        seen.update(okx_wait_equal(ems, m))
+        _settle(ems, m, okx_wait_equal, seen)
         prefixes = _prefixes(ems, m.session_id)
         uses = m.stats()["clientIds"]
         _each_id_sent_once(ems, m.session_id, uses)
@@ -408,10 +416,7 @@ def test_kill9_during_a_flow_on_bybit(ems: Ems, sim: dict[str, Any], exchange: s
     seen: dict[str, dict[str, Any]] = {}
 
     def check() -> None:
-        m.api = ems.api
-        ems.wait_session(m.session_id)
-        seen.clear()
-        seen.update(bybit_wait_equal(ems, m))
+        _settle(ems, m, bybit_wait_equal, seen)
         uses = m.venue.admin("GET", "/sim/linkIds", params={"apiKey": m.venue.key})
         _each_id_sent_once(ems, m.session_id, uses)
 

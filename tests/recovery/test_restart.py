@@ -359,6 +359,21 @@ def test_triggers_risk_limits_and_the_kill_switch_survive_a_crash(ems: Ems, sim)
     ws.close()
 
 
+def _trigger_through(
+    ems: Ems, trigger_id: str, a: Market, b: Market
+) -> tuple[dict[str, str], float, str]:
+    """Starts a trigger manager on `a`'s symbol and sets an up trigger above the market
+    whose order goes through session `b`, then waits out the journal's write-behind;
+    returns (the manager's address, the level, the order's clOrderId)."""
+    bid, ask = a.best()
+    where = {"symbol": a.symbol, "exchange": a.exchange, "sessionId": a.session_id}
+    assert ems.api.post("/startTriggerManager", where)[0] == 200
+    level = a.price((bid + ask) / 2 + 20 * a.tick)
+    cl = _set_far_buy_trigger(ems, trigger_id, level, a, b)
+    time.sleep(0.3)  # let the journal commit (the write-behind window)
+    return where, level, cl
+
+
 def test_a_trigger_trading_through_another_session_comes_back(ems: Ems, sim):
     """The manager runs on session a-..., the trigger's order goes through session b-...:
     after a restart the trigger is armed again, whichever session recovers first (if
@@ -367,12 +382,7 @@ def test_a_trigger_trading_through_another_session_comes_back(ems: Ems, sim):
     tag = uuid.uuid4().hex[:6]
     a = _spot(ems, sim, f"a-{tag}")
     b = _spot(ems, sim, f"b-{tag}")
-    bid, ask = a.best()
-    where = {"symbol": a.symbol, "exchange": a.exchange, "sessionId": a.session_id}
-    assert ems.api.post("/startTriggerManager", where)[0] == 200
-    level = a.price((bid + ask) / 2 + 20 * a.tick)
-    cl = _set_far_buy_trigger(ems, "through-b", level, a, b)
-    time.sleep(0.3)  # let the journal commit (the write-behind window)
+    where, level, cl = _trigger_through(ems, "through-b", a, b)
     ems.kill9()
     ems.start()
     _rebind(a, ems)
@@ -413,12 +423,7 @@ def test_a_trigger_waits_for_the_session_it_trades_through_when_that_one_is_late
     )
     assert code == 200, body
     b = dataclasses.replace(a, session_id=f"b-{tag}", account=other, counterparty=a.account)
-    bid, ask = a.best()
-    where = {"symbol": a.symbol, "exchange": a.exchange, "sessionId": a.session_id}
-    assert ems.api.post("/startTriggerManager", where)[0] == 200
-    level = a.price((bid + ask) / 2 + 20 * a.tick)
-    cl = _set_far_buy_trigger(ems, "waits-for-b", level, a, b)
-    time.sleep(0.3)  # let the journal commit (the write-behind window)
+    where, level, cl = _trigger_through(ems, "waits-for-b", a, b)
     ems.kill9()
     held = {"path": "/api/v3/account", "method": "GET", "apiKey": other["apiKey"],
             "delayMs": SLOW_START_MS}  # fmt: skip
