@@ -158,7 +158,6 @@ class OrderSession:
         self.positions: dict[str, float] = {}
         self._spot_positions: dict[str, int] = {}
         self._risk_keys: dict[str, int] = {}
-        self._gate_applies = self.risk.gate.applies
         self.subscribers: set[Subscriber] = set()
         self.position_subscribers: set[Subscriber] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -377,14 +376,10 @@ class OrderSession:
                 409,
             )
         order.local_time = order.send_time = now_ns()
-        # The gate is asked first whether any check applies to the symbol (one core
-        # call); the full check, with its reference price, runs only if one does.
-        key = self._risk_keys.get(order.symbol)
-        if key is None or self._gate_applies(key):
-            denial = self._risk(order, order.price, order.qty, new_order=True)
-            if denial is not None:
-                self._deny(order, denial)
-                return
+        denial = self._risk(order, order.price, order.qty, new_order=True)
+        if denial is not None:
+            self._deny(order, denial)
+            return
         if rendered is not None and prepared.send_rendered is not None:
             sent = prepared.send_rendered(rendered)
         else:

@@ -595,18 +595,18 @@ class BybitServer:
         return json_response({"wallet": v.wallet_view(key), "positions": positions})
 
     async def _admin_counts(self, request: web.Request) -> web.Response:
-        try:
-            key = self._admin_key(request)
-        except KeyError as exc:
-            return self._bad(str(exc))
-        return json_response(self.venue.counts.get(key, {}))
+        return self._per_account(request, self.venue.counts)
 
     async def _admin_link_ids(self, request: web.Request) -> web.Response:
+        return self._per_account(request, self.venue.link_id_uses)
+
+    def _per_account(self, request: web.Request, table: dict[str, dict[str, int]]) -> web.Response:
+        """The `apiKey` account's entry of a per-account count (empty if none yet)."""
         try:
             key = self._admin_key(request)
         except KeyError as exc:
             return self._bad(str(exc))
-        return json_response(self.venue.link_id_uses.get(key, {}))
+        return json_response(table.get(key, {}))
 
     async def _admin_book(self, request: web.Request) -> web.Response:
         try:
