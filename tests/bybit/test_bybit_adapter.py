@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 from tests.bybit.conftest import venue_for
 
 from ems.model import OrderStatus, OrderType, Side, TimeInForce
@@ -138,3 +139,80 @@ def test_orders_of_one_turn_after_the_first_go_out_as_batches_of_the_venue_size(
         *(f"o{i}" for i in range(12) if i != 7),
         "late",
     ]
+
+
+def test_a_position_list_answered_after_a_fill_push_does_not_undo_the_fill(sim: dict[str, Any]):
+    """A `position/list` the venue made before a fill but that arrives after the fill's
+    push is older than the push: the session keeps the pushed position, both in what it
+    reports and in what `positions()` returns (the engine's reconciliation reads that),
+    at start as later. A position closed since the last list is flat, not left out."""
+    venue = venue_for(sim, "bybit-linear", 2)
+    symbol = "ETHUSDT"
+
+    def market(side: str, qty: str) -> None:
+        reply = venue.signed(
+            "POST",
+            "/v5/order/create",
+            {
+                "category": "linear",
+                "symbol": symbol,
+                "side": side,
+                "orderType": "Market",
+                "qty": qty,
+                "orderLinkId": f"led-{uuid.uuid4().hex[:10]}",
+            },
+        )
+        assert reply["retCode"] == 0, reply
+
+    def venue_position() -> float:
+        rows = venue.signed("GET", "/v5/position/list", {"category": "linear", "symbol": symbol})[
+            "result"
+        ]["list"]
+        return sum(float(r["size"]) * (-1 if r["side"] == "Sell" else 1) for r in rows)
+
+    async def until(check: Any) -> None:
+        for _ in range(200):
+            if check():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("timed out")
+
+    async def run() -> None:
+        listener = _Listener()
+        session = BybitSession(
+            PRODUCTS["bybit-linear"],
+            venue.key,
+            venue.secret,
+            venue.rest_url,
+            venue.ws_url,
+            listener,
+        )
+        # As the session starts, its first list is made, then a fill, then the list
+        # arrives: the fill's push must be seen (the stream is up before the list).
+        venue.fault(path="/v5/position/list", delayMs=600, late=True, apiKey=venue.key)
+        starting = asyncio.ensure_future(session.start())
+        await until(lambda: not venue.admin("GET", "/sim/fault")["armed"])
+        market("Buy", "0.05")
+        await starting
+        try:
+            before = venue_position()
+            await until(lambda: listener.positions.get(symbol) == pytest.approx(before))
+            # The list is made now and answered 600 ms later; the fill lands in between.
+            venue.fault(path="/v5/position/list", delayMs=600, late=True, apiKey=venue.key)
+            reading = asyncio.ensure_future(session.positions())
+            await asyncio.sleep(0.15)
+            market("Buy", "0.1")
+            after = before + 0.1
+            assert venue_position() == pytest.approx(after)
+            await until(lambda: listener.positions.get(symbol) == pytest.approx(after))
+            listed = await reading
+            assert listed[symbol] == pytest.approx(after)
+            assert listener.positions[symbol] == pytest.approx(after)
+            # Flat: the venue lists open positions only; a held one missing is zero.
+            market("Sell", str(round(after, 2)))
+            await until(lambda: listener.positions.get(symbol) == pytest.approx(0.0))
+            assert (await session.positions())[symbol] == 0.0
+        finally:
+            await session.stop()
+
+    asyncio.run(run())

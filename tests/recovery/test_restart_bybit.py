@@ -256,3 +256,49 @@ def test_bybit_order_on_a_symbol_the_journal_never_saw_is_adopted_and_fills(
         assert pos["position"] == pytest.approx(position_before + m.qty)
     finally:
         m.send(transactionType="pull")
+
+
+def test_bybit_linear_position_closed_while_down_is_flat_after_restart(
+    ems: Ems, sim: dict[str, Any]
+):
+    """The venue lists open positions only: a position the journal holds but the venue
+    no longer lists was closed while ems was down, and comes back flat (and is sent so on
+    the position stream) rather than as the journal had it."""
+    m = _start(ems, sim, "bybit-linear")
+    try:
+        bid, ask = m.best()
+        inside = m.price(bid + m.tick) if ask - bid > m.tick else m.price(bid)
+        cl = m.cl()
+        assert m.send(clOrderId=cl, transactionType="insert", side="buy", price=inside,
+                      qty=m.qty)[0] == 200  # fmt: skip
+        m.trade("sell", inside, m.qty)
+        _wait_equal(ems, m)
+        held = m.venue_position()
+        if held == pytest.approx(0.0):  # the account was short exactly one order's size
+            assert m.send(clOrderId=m.cl(), transactionType="insert", side="buy",
+                          price=inside, qty=m.qty)[0] == 200  # fmt: skip
+            m.trade("sell", inside, m.qty)
+            _wait_equal(ems, m)
+            held = m.venue_position()
+        time.sleep(0.3)  # past the journal's write-behind window
+        ems.kill9()
+        [(journaled,)] = ems.journal_rows(
+            "SELECT value FROM positions WHERE session_id=? AND symbol=?",
+            (m.session_id, m.symbol),
+        )
+        assert journaled == pytest.approx(held)
+        reply = m.venue.signed(
+            "POST",
+            "/v5/order/create",
+            {"category": m.category, "symbol": m.symbol, "orderType": "Market",
+             "side": "Sell" if held > 0 else "Buy", "qty": str(round(abs(held), 8)),
+             "reduceOnly": True, "orderLinkId": f"close-{uuid.uuid4().hex[:8]}"},
+        )  # fmt: skip
+        assert reply["retCode"] == 0, reply
+        assert m.venue_position() == 0.0
+        _restart(ems, m)
+        _, pos = ems.api.get("/getPosition", sessionId=m.session_id, symbol=m.symbol)
+        assert pos["position"] == 0.0
+        _wait_equal(ems, m)
+    finally:
+        m.send(transactionType="pull")

@@ -268,8 +268,14 @@ class Engine:
             list(self.journal.orders(stored.session_id)), self.journal.positions(stored.session_id)
         )
         if session.venue.capabilities.positions_from_venue:
-            # What the venue reported as the session started is newer than the journal.
-            session.positions.update(reported)
+            # What the venue reported as the session started is newer than the journal,
+            # and whole: a journaled position it lists but did not report was closed
+            # meanwhile. Each correction reaches the risk gate, the journal and the stream.
+            for symbol in session.positions.keys() | reported.keys():
+                if symbol in reported:
+                    session.on_venue_position(symbol, reported[symbol])
+                elif session.venue.lists_position(symbol):
+                    session.on_venue_position(symbol, 0.0)
         for symbol, position in session.positions.items():
             session.venue.restore_position(symbol, position)
         for order in list(session.orders.values()):

@@ -5,12 +5,18 @@ ending in ``*``), method (None = any) and, if it names one, the account's API ke
 may delay the request, and/or answer it with an HTTP status: with ``apply`` true the
 request is processed first and the client still gets the error (the outcome is unknown
 to it, as with a real 5xx), with ``apply`` false the request is not processed at all.
+With ``late`` true (and no status) the request is processed at once and its answer held
+back for the delay: a read that reaches the client after the state it shows has moved on.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -27,6 +33,7 @@ class Fault:
     msg: str | None
     retry_after: int
     api_key: str | None = None
+    late: bool = False
 
     def matches(self, method: str, path: str, api_key: str = "") -> bool:
         """Whether a request is subject to this fault."""
@@ -51,6 +58,7 @@ class Fault:
             "msg": self.msg,
             "retryAfter": self.retry_after,
             "apiKey": self.api_key,
+            "late": self.late,
         }
 
 
@@ -76,6 +84,9 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
     api_key = spec.get("apiKey")
     if api_key is not None and not isinstance(api_key, str):
         raise ValueError("'apiKey' must be a string")
+    late = spec.get("late", False)
+    if not isinstance(late, bool) or (late and (status is not None or delay == 0)):
+        raise ValueError("'late' must be a boolean, given with a 'delayMs' and no 'status'")
     return Fault(
         path=path,
         method=method.upper() if method else None,
@@ -87,6 +98,7 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
         msg=str(msg) if msg is not None else None,
         retry_after=int(spec.get("retryAfter", 1)),
         api_key=api_key,
+        late=late,
     )
 
 
@@ -118,3 +130,10 @@ class FaultPlan:
     def armed(self) -> list[dict[str, Any]]:
         """The faults still armed."""
         return [f.describe() for f in self._faults]
+
+
+async def answer_late(fault: Fault, answer: Awaitable[T]) -> T:
+    """The answer of a request processed now, given after the fault's delay."""
+    response = await answer
+    await asyncio.sleep(fault.delay_ms / 1000)
+    return response

@@ -210,6 +210,11 @@ class VenueSession(abc.ABC):
         before reconciliation. Venues that count a position themselves from the session's
         fills go on from it; a no-op by default."""
 
+    def lists_position(self, symbol: str) -> bool:
+        """Whether the venue's own position list covers `symbol`, so that a position it
+        does not list is flat (holdings counted from the session's fills are not)."""
+        return self.capabilities.positions_from_venue
+
     def warm(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Runs the order path's encoding and signing on a dummy request, sending
         nothing, so that a busy-polling process keeps that code in the CPU's caches."""

@@ -30,7 +30,8 @@ Admin API (not signed, JSON in and out, on every product's REST port):
     status and a Binance error body (429 and 418 get ``-1003`` and a ``Retry-After``
     header, 5xx get ``-1000``/``-1007`` unless ``code``/``msg`` say otherwise).  With
     ``apply`` true the request is processed before the error is returned (outcome
-    unknown to the client); with false it is not processed.
+    unknown to the client); with false it is not processed.  ``"late": true`` with a
+    delay and no status processes the request at once and holds its answer back.
     ``{"disconnect": "user"|"market"|"all", "apiKey": K}``: closes every WebSocket
     connection of that kind (``user`` = WS-API sessions and listenKey streams of the
     account, or of every account when ``apiKey`` is absent).
@@ -80,7 +81,7 @@ from ems.sim.binance.errors import (
 )
 from ems.sim.binance.specs import Product
 from ems.sim.binance.venue import BinanceVenue, Params
-from ems.sim.faults import FaultPlan, parse_fault
+from ems.sim.faults import FaultPlan, answer_late, parse_fault
 from ems.sim.matching import Side
 from ems.sim.probe import PROBE
 
@@ -217,6 +218,8 @@ class BinanceServer:
         fault = self.faults.take(request.method, request.path, key)
         if fault is None:
             return await handler(request)
+        if fault.late:
+            return await answer_late(fault, handler(request))
         if fault.delay_ms:
             await asyncio.sleep(fault.delay_ms / 1000)
         if fault.status is None:

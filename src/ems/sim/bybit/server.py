@@ -34,7 +34,9 @@ Admin API (not signed, JSON in and out):
       matching REST requests (``path`` may end in ``*``) are delayed and/or answered with
       ``status`` and the Bybit envelope (``retCode`` ``code``, default 10006 for 429 and
       10016 otherwise; status 200 with a ``code`` gives a business error).  ``apply``
-      true processes the request first.
+      true processes the request first.  ``"late": true`` with a delay and no status
+      processes the request at once and holds its answer back; ``apiKey`` limits the
+      fault to one account's requests.
     * ``{"disconnect": "public"|"private"|"trade"|"all", "apiKey": K}``: closes those
       WebSocket connections (of one account, for private and trade, when given).
     * ``{"userEvents": "drop"|"duplicate"|"reorder", "apiKey": K, "count": N}``: the
@@ -67,7 +69,7 @@ from ems.sim.bybit.auth import check_rest, now_ms
 from ems.sim.bybit.errors import BybitError, param
 from ems.sim.bybit.specs import Category
 from ems.sim.bybit.venue import BybitVenue, Order, fmt, text
-from ems.sim.faults import FaultPlan, parse_fault
+from ems.sim.faults import FaultPlan, answer_late, parse_fault
 from ems.sim.matching import Side
 
 log = logging.getLogger("ems.sim.bybit")
@@ -173,9 +175,13 @@ class BybitServer:
             or (request.path.startswith("/v5/public/"))
         ):
             return await handler(request)
-        fault = self.faults.take(request.method, request.path)
+        fault = self.faults.take(
+            request.method, request.path, request.headers.get("X-BAPI-API-KEY", "")
+        )
         if fault is None:
             return await handler(request)
+        if fault.late:
+            return await answer_late(fault, handler(request))
         if fault.delay_ms:
             await asyncio.sleep(fault.delay_ms / 1000)
         if fault.status is None:

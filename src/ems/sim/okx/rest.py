@@ -30,7 +30,8 @@ Admin API (not signed, JSON in and out, on the same port):
 ``POST /sim/fault``
     HTTP: ``{"path": "/api/v5/trade/order", "method": "POST", "count": 1, "status": 503,
     "delayMs": 0, "apply": true, "code": "50001", "msg": "..."}`` as in the Binance
-    simulator (429 gets code 50011 and ``Retry-After``).
+    simulator (429 gets code 50011 and ``Retry-After``; ``late`` holds an answer back;
+    ``apiKey`` limits the fault to one account).
     WebSocket: ``{"disconnect": "private"|"public"|"business"|"all", "apiKey": K,
     "refuseMs": 0}`` drops those connections (private ones of that account, or of all
     accounts) and, with ``refuseMs``, answers new connections on those paths with HTTP
@@ -60,7 +61,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
-from ems.sim.faults import FaultPlan, parse_fault
+from ems.sim.faults import FaultPlan, answer_late, parse_fault
 from ems.sim.matching import Side
 from ems.sim.okx.auth import now_ms, rest_stamp_ok, signature_ok
 from ems.sim.okx.venue import BATCH_MAX, ItemError, OkxVenue, RequestError
@@ -151,9 +152,13 @@ class OkxServer:
     ) -> web.StreamResponse:
         if request.path.startswith("/sim/") or request.path.startswith("/ws/"):
             return await handler(request)
-        fault = self.faults.take(request.method, request.path)
+        fault = self.faults.take(
+            request.method, request.path, request.headers.get("OK-ACCESS-KEY", "")
+        )
         if fault is None:
             return await handler(request)
+        if fault.late:
+            return await answer_late(fault, handler(request))
         if fault.delay_ms:
             await asyncio.sleep(fault.delay_ms / 1000)
         if fault.status is None:

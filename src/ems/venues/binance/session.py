@@ -26,6 +26,7 @@ from ems.venues.binance.rest import INVALID_TIMESTAMP, BinanceRest, encode_query
 from ems.venues.binance.stream import UserStream
 from ems.venues.feed import Feed
 from ems.venues.http1 import Http1Pool, HttpError
+from ems.venues.ledger import PositionLedger, stamp
 
 if TYPE_CHECKING:
     from ems.engine.orders import Order
@@ -85,6 +86,7 @@ class BinanceSession(VenueSession):
         self._pool: Http1Pool | None = None
         self._rest: BinanceRest | None = None
         self._stream: UserStream | None = None
+        self._positions = PositionLedger()
         self._listen_key = ""
 
     @property
@@ -106,9 +108,6 @@ class BinanceSession(VenueSession):
             self.instruments = codec.instruments(info)
             params = {"omitZeroBalances": "true"} if self.product.spot else {}
             await self._rest.request("GET", self.product.account_path, params)
-            if not self.product.spot:
-                for symbol, position in (await self.positions()).items():
-                    self._listener.on_venue_position(symbol, position)
             if self.product.spot:
                 self._stream = UserStream(
                     self._spot_stream_url,
@@ -127,6 +126,11 @@ class BinanceSession(VenueSession):
                     fast=self._on_order_frame,
                 )
             await reaching(self._ws_field, self._stream.start())
+            if not self.product.spot:
+                # Read once ACCOUNT_UPDATE events flow, so that no fill falls between the
+                # two unseen; the ledger orders the list against events that cross it.
+                for symbol, position in (await self.positions()).items():
+                    self._listener.on_venue_position(symbol, position)
         except BaseException:
             await self.stop()
             raise
@@ -211,10 +215,12 @@ class BinanceSession(VenueSession):
                 return
             self._listener.on_report(report)
         elif kind == "ACCOUNT_UPDATE":
-            totals: dict[str, float] = {}
-            for p in event.get("a", {}).get("P", []):
-                totals[p["s"]] = totals.get(p["s"], 0.0) + float(p.get("pa", 0))
-            for symbol, amount in totals.items():
+            at = stamp(event.get("T"))
+            rows = [
+                (str(p["s"]), str(p.get("ps") or "BOTH"), at, float(p.get("pa", 0)))
+                for p in event.get("a", {}).get("P", [])
+            ]
+            for symbol, amount in self._positions.pushed(rows).items():
                 self._listener.on_venue_position(symbol, amount)
         elif kind == "listenKeyExpired" and self._stream is not None:
             self._stream.drop()
@@ -405,11 +411,18 @@ class BinanceSession(VenueSession):
     async def positions(self) -> dict[str, float]:
         if not self.product.positions_path:
             return {}
+        mark = self._positions.mark()
         data = await self.rest.request("GET", self.product.positions_path)
-        totals: dict[str, float] = {}
-        for p in data:
-            totals[p["symbol"]] = totals.get(p["symbol"], 0.0) + float(p.get("positionAmt", 0))
-        return totals
+        rows = [
+            (
+                str(p["symbol"]),
+                str(p.get("positionSide") or "BOTH"),
+                stamp(p.get("updateTime")),
+                float(p.get("positionAmt", 0)),
+            )
+            for p in data
+        ]
+        return self._positions.listed(mark, rows)
 
     async def recent_orders(self, symbols: set[str], since_ms: int) -> list[ExecutionReport]:
         """Open orders on every symbol, plus each traded symbol's orders since `since_ms`."""

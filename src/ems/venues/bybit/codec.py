@@ -23,6 +23,7 @@ from typing import Any
 from ems._core import Grid, OrderUpdate
 from ems.model import Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from ems.venues.base import ExecutionReport, Instrument
+from ems.venues.ledger import PositionRow, stamp
 
 MS = 1_000_000
 
@@ -317,6 +318,18 @@ def position_amount(item: dict[str, Any]) -> float:
         raise ValueError(f"position size: expected a number, got {type(size).__name__}")
     size = float(size)
     return -size if item.get("side") == "Sell" else size
+
+
+def position_row(item: dict[str, Any]) -> PositionRow:
+    """A `position` push item or `position/list` row as the ledger keeps it: the leg is
+    the `positionIdx` (0 one-way, 1/2 the hedge-mode buy/sell sides), the stamp the
+    cross sequence `seq` (-1 until the symbol first trades)."""
+    return (
+        str(item.get("symbol", "")),
+        str(item.get("positionIdx", 0)),
+        stamp(item.get("seq")),
+        position_amount(item),
+    )
 
 
 def _int(value: object) -> int:

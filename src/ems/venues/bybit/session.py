@@ -6,7 +6,9 @@ down they go over signed REST instead.  The first insert or amend of a loop turn
 alone at once; the ones made after it in the same turn go out together at the end of
 the turn as batches of the venue's size (`batching.Batcher`), each order answered on
 its own.  Updates come from the private stream's
-`order`, `execution` and (derivatives) `position` topics of this category.
+`order`, `execution` and (derivatives) `position` topics of this category; positions
+pass through a `PositionLedger`, which orders the pushes and the REST lists by the
+venue's `seq` and by arrival.
 
 Settling the unknown.  A request whose trade connection drops before the reply may or
 may not have reached the venue.  Bybit refuses a second order with the same
@@ -51,6 +53,7 @@ from ems.venues.bybit.rest import (
 from ems.venues.bybit.stream import PrivateStream
 from ems.venues.bybit.trade import TradeDropped, TradeSocket
 from ems.venues.feed import Feed
+from ems.venues.ledger import PositionLedger, PositionRow
 
 if TYPE_CHECKING:
     from ems.engine.orders import Order
@@ -111,6 +114,7 @@ class BybitSession(VenueSession):
         self._last_push: dict[str, float] = {}
         """Monotonic time of the last push about each working order (by orderLinkId)."""
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._positions = PositionLedger()
         self._creates = self._batcher("create", by_rest=False)
         self._amends = self._batcher("amend", by_rest=False)
         # What a dropped trade connection left unanswered is sent again by REST, where
@@ -157,9 +161,6 @@ class BybitSession(VenueSession):
             await self._rest.request(
                 "GET", "/v5/account/wallet-balance", {"accountType": "UNIFIED"}
             )
-            if self.product.positions:
-                for symbol, amount in (await self.positions()).items():
-                    self._listener.on_venue_position(symbol, amount)
             topics = [f"order.{self.category}", f"execution.{self.category}"]
             if self.product.positions:
                 topics.append(f"position.{self.category}")
@@ -173,6 +174,11 @@ class BybitSession(VenueSession):
                 self._local_address,
             )
             await reaching("wsUrl", self._stream.start())
+            if self.product.positions:
+                # Read once the position pushes flow, so that no fill falls between the
+                # two unseen; the ledger orders the list against pushes that cross it.
+                for symbol, amount in (await self.positions()).items():
+                    self._listener.on_venue_position(symbol, amount)
             trade = self._new_trade_socket()
             try:
                 await trade.start()
@@ -565,7 +571,8 @@ class BybitSession(VenueSession):
         else:
             settle = sorted({self._settle_coin(s) for s in self.instruments} - {""})
             selectors = [{"settleCoin": coin} for coin in settle]
-        totals: dict[str, float] = {}
+        mark = self._positions.mark()
+        rows: list[PositionRow] = []
         for selector in selectors:
             cursor = ""
             while True:
@@ -574,13 +581,11 @@ class BybitSession(VenueSession):
                     params["cursor"] = cursor
                 data = await self.rest.request("GET", "/v5/position/list", params)
                 result = data.get("result") or {}
-                for row in result.get("list") or []:
-                    symbol = row.get("symbol", "")
-                    totals[symbol] = totals.get(symbol, 0.0) + codec.position_amount(row)
+                rows += (codec.position_row(row) for row in result.get("list") or [])
                 cursor = result.get("nextPageCursor") or ""
                 if not cursor:
                     break
-        return totals
+        return self._positions.listed(mark, rows)
 
     def _open_order_selectors(self) -> list[dict[str, object]]:
         """What one account-wide open-order query needs besides the category: linear
@@ -622,11 +627,8 @@ class BybitSession(VenueSession):
                 if report is not None:
                     self._deliver(report)
         elif topic.startswith("position"):
-            totals: dict[str, float] = {}
-            for item in data:
-                symbol = item.get("symbol", "")
-                totals[symbol] = totals.get(symbol, 0.0) + codec.position_amount(item)
-            for symbol, amount in totals.items():
+            rows = [codec.position_row(item) for item in data]
+            for symbol, amount in self._positions.pushed(rows).items():
                 self._listener.on_venue_position(symbol, amount)
 
     def _on_orders(self, payload: bytes) -> None:

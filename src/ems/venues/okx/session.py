@@ -25,6 +25,7 @@ from ems.model import TERMINAL_STATUSES, OrderStatus, OrderType, Side
 from ems.venues.base import ExecutionReport, VenueListener, VenueSession, reaching
 from ems.venues.feed import Feed
 from ems.venues.http1 import Http1Pool
+from ems.venues.ledger import PositionLedger, PositionRow, stamp
 from ems.venues.okx import codec
 from ems.venues.okx.products import API, CAPABILITIES, INST_TYPES, PRIVATE_PATH, PUBLIC_PATH, Hosts
 from ems.venues.okx.public import OkxBook, OkxPublicFeed
@@ -84,6 +85,7 @@ class OkxSession(VenueSession):
         self._own: dict[str, Order] = {}
         self._counted: dict[str, int] = {}
         self._spot_net: dict[str, int] = {}
+        self._positions = PositionLedger()
         self.pull_messages = 0
         """batch-cancel-orders messages written by pulls (for tests and metrics)."""
 
@@ -115,8 +117,6 @@ class OkxSession(VenueSession):
                 )
             self.load_instruments(rows)
             await self._rest.get(f"{API}/account/balance")  # refuses bad credentials
-            for symbol, position in (await self._venue_positions()).items():
-                self._listener.on_venue_position(symbol, position)
             self._socket = PrivateSocket(
                 self._hosts.ws_url + PRIVATE_PATH,
                 self._api_key,
@@ -128,6 +128,10 @@ class OkxSession(VenueSession):
                 self._rest.now_ms,
             )
             await reaching("wsUrl", self._socket.start())
+            # Read once position pushes flow, so that no fill falls between the two
+            # unseen; the ledger orders the list against pushes that cross it.
+            for symbol, position in (await self._venue_positions()).items():
+                self._listener.on_venue_position(symbol, position)
         except BaseException:
             await self.stop()
             raise
@@ -219,11 +223,9 @@ class OkxSession(VenueSession):
             for report in reports:
                 self._listener.on_report(report)
         elif b'"channel":"positions"' in head:
-            for item in orjson.loads(frame).get("data", []):
-                inst_id = item.get("instId", "")
-                meta = self._meta.get(inst_id)
-                if meta is not None and meta.inst_type != "SPOT" and item.get("posSide") == "net":
-                    self._listener.on_venue_position(inst_id, float(item.get("pos") or 0))
+            rows = self._position_rows(orjson.loads(frame).get("data", []))
+            for symbol, amount in self._positions.pushed(rows).items():
+                self._listener.on_venue_position(symbol, amount)
 
     # ------------------------------------------------------------------ orders
     def _inst_arg(self, symbol: str) -> dict[str, Any]:
@@ -509,14 +511,26 @@ class OkxSession(VenueSession):
         except ValueError:
             log.error("restored %s position %r is off the quantity grid", symbol, position)
 
+    def lists_position(self, symbol: str) -> bool:
+        meta = self._meta.get(symbol)
+        return meta is not None and meta.inst_type != "SPOT"
+
     async def _venue_positions(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for item in await self.rest.get(f"{API}/account/positions"):
+        mark = self._positions.mark()
+        items = await self.rest.get(f"{API}/account/positions")
+        return self._positions.listed(mark, self._position_rows(items))
+
+    def _position_rows(self, items: list[dict[str, Any]]) -> list[PositionRow]:
+        """Net-mode derivative positions as the ledger keeps them, stamped by `uTime`
+        (spot holdings are counted from fills instead, see `account`)."""
+        rows: list[PositionRow] = []
+        for item in items:
             inst_id = item.get("instId", "")
             meta = self._meta.get(inst_id)
             if meta is not None and meta.inst_type != "SPOT" and item.get("posSide") == "net":
-                out[inst_id] = out.get(inst_id, 0.0) + float(item.get("pos") or 0)
-        return out
+                amount = float(item.get("pos") or 0)
+                rows.append((inst_id, "net", stamp(item.get("uTime")), amount))
+        return rows
 
     async def positions(self) -> dict[str, float]:
         out = await self._venue_positions()
