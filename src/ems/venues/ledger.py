@@ -76,7 +76,10 @@ class PositionLedger:
                 self._legs[key] = _Leg(None, 0.0)
             elif held is None or not _older(row.stamp, held.stamp):
                 self._legs[key] = row
-        return {symbol: self.total(symbol) for symbol in {s for s, _ in self._legs}}
+        totals: dict[str, float] = {}
+        for (symbol, _), leg in self._legs.items():
+            totals[symbol] = totals.get(symbol, 0.0) + leg.amount
+        return totals
 
     def total(self, symbol: str) -> float:
         """The symbol's position summed over its legs (0.0 when none is held)."""
