@@ -428,9 +428,44 @@ def test_kill9_during_a_flow_on_bybit(ems: Ems, sim: dict[str, Any], exchange: s
 # ------------------------------------------------------------------ Deribit (FIX)
 
 
+DERIBIT_STATES = {
+    "open": {"new", "partiallyfilled"},
+    "filled": {"filled"},
+    "cancelled": {"cancelled", "expired"},
+    "rejected": {"rejected"},
+}
+"""ems's statuses that agree with each of the Deribit simulator's order states."""
+
+
+def _deribit_disagreements(ems: Ems, m: Any) -> list[str]:
+    """Where ems's orders of the session (finished ones too) differ from the venue's:
+    fills and state of each order ems has a venue id for, and venue orders under the
+    session's prefixes that ems does not have."""
+    params = {"apiKey": m.account["apiKey"], "all": "true"}
+    venue = {o["order_id"]: o for o in m.admin("GET", "/sim/orders", params=params)}
+    _, ours = ems.api.get("/orders", sessionId=m.session_id, all="true")
+    problems = []
+    for o in ours:
+        v = venue.get(o["exchOrderId"]) if o["exchOrderId"] else None
+        if v is None:
+            continue
+        if Decimal(v["filled_contracts"]) != Decimal(str(o["cumulativeFilledQty"])):
+            problems.append(f"{o['clOrderId']}: filled {o['cumulativeFilledQty']} vs {v}")
+        if o["orderStatus"] not in DERIBIT_STATES[v["order_state"]]:
+            problems.append(f"{o['clOrderId']}: {o['orderStatus']} vs {v['order_state']}")
+    known = {o["exchOrderId"] for o in ours}
+    prefixes = _prefixes(ems, m.session_id)
+    for v in venue.values():
+        ours_by_prefix = v["cl_ord_id"].startswith(prefixes) and v["order_state"] != "rejected"
+        if ours_by_prefix and v["order_id"] not in known:
+            problems.append(f"venue order {v['cl_ord_id']} unknown to ems: {v}")
+    return problems
+
+
 def test_kill9_during_a_flow_on_deribit(ems: Ems, sim: dict[str, Any]):
     """The FIX session comes back after every kill (its sequence numbers survive it),
-    ems's working orders and position equal the venue's, and no ClOrdID is sent twice."""
+    ems's orders (finished ones too: fills and state) and position equal the venue's, and
+    no ClOrdID is sent twice."""
     rng = random.Random(20261205)
     # The last test account: the Deribit tests' own sessions trade on the first ones.
     m = start_deribit(ems.api, sim, len(sim["accounts"]) - 1)
@@ -441,6 +476,10 @@ def test_kill9_during_a_flow_on_deribit(ems: Ems, sim: dict[str, Any]):
         m.api = ems.api
         ems.wait_session(m.session_id)
         deribit_matches_venue(m, timeout=20)
+        deadline = time.monotonic() + 20
+        while problems := _deribit_disagreements(ems, m):
+            assert time.monotonic() < deadline, f"ems and the venue disagree: {problems}"
+            time.sleep(0.1)
         _, body = ems.api.get("/orders", sessionId=m.session_id, all="true")
         assert not [o for o in body if o["orderStatus"].startswith("pending")], body
         filled.update(o["clOrderId"] for o in body if o["cumulativeFilledQty"] > 0)

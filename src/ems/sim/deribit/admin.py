@@ -8,8 +8,9 @@ API (JSON in and out, not signed; quantities are in contracts):
     (price-time priority, each at its own price) and prints whatever is left at
     ``price``. Answer ``{"symbol", "side", "fills": [{"tradeId", "price", "qty",
     "orderId", "owner"}]}`` (``owner``: the account's API key, ``"mm"``, or null).
-``GET /sim/orders?apiKey=K[&symbol=S]``
-    The account's open orders: ``order_id``, ``cl_ord_id`` (the client's ClOrdID),
+``GET /sim/orders?apiKey=K[&symbol=S][&all=true]``
+    The account's open orders (with ``all=true``: every order it sent, open or closed,
+    oldest first): ``order_id``, ``cl_ord_id`` (the client's ClOrdID),
     ``instrument_name``, ``direction``, ``order_type``, ``time_in_force``, ``post_only``,
     ``price``, ``amount``/``filled_amount`` (USD), ``contracts``/``filled_contracts``,
     ``order_state``, ... (Deribit's JSON-RPC order fields plus the contract counts).
@@ -114,6 +115,8 @@ def build_app(venue: DeribitVenue, acceptor: FixAcceptor, rpc: JsonRpcServer) ->
         if api_key not in venue.accounts:
             return _bad("unknown apiKey")
         symbol = request.query.get("symbol")
+        if request.query.get("all") == "true":
+            return _json([venue.admin_order(o) for o in venue.account_orders(api_key, symbol)])
         return _json([venue.admin_order(o) for o in venue.open_orders(api_key, symbol)])
 
     async def cl_ord_ids(request: web.Request) -> web.Response:

@@ -536,6 +536,14 @@ class DeribitVenue:
             del candidates[order_id]
         return [o for o in candidates.values() if symbol is None or o.symbol == symbol]
 
+    def account_orders(self, api_key: str, symbol: str | None = None) -> list[Order]:
+        """Every order of the account, open or closed, oldest first."""
+        return [
+            o
+            for o in self.orders.values()
+            if o.api_key == api_key and (symbol is None or o.symbol == symbol)
+        ]
+
     def position_contracts(self, api_key: str, symbol: str) -> Decimal:
         account = self.accounts.get(api_key)
         pos = account.positions.get(symbol) if account else None
