@@ -479,18 +479,24 @@ def spot(api: Api, sim: dict[str, Any]) -> Iterator[Market]:
     m.send(transactionType="pull")
 
 
-def test_cancel_replace_whose_new_order_is_refused_ends_the_order(spot: Market):
+@pytest.mark.parametrize("reply", ["prompt", "after the stream's cancel event"])
+def test_cancel_replace_whose_new_order_is_refused_ends_the_order(spot: Market, reply: str):
     ws = spot.stream()
     cl = spot.cl()
+    price = _resting_buy(spot)
     spot.send(
         clOrderId=cl,
         transactionType="insert",
         side="buy",
         orderType="postonly",
-        price=_resting_buy(spot),
+        price=price,
         qty=spot.qty,
     )
     ws.wait(_status(cl, "new"))
+    if reply != "prompt":
+        # The venue's answer is held back, so the old leg's cancel event comes first.
+        spot.venue("POST", "/sim/fault", json={"path": "/api/v3/order/cancelReplace",
+                   "delayMs": 300, "late": True, "apiKey": spot.account["apiKey"]})  # fmt: skip
     # Moving a post-only buy onto the ask: the cancel half succeeds, the new
     # LIMIT_MAKER would take and is refused, so the venue has nothing left.
     _, ask = spot.best()
@@ -503,6 +509,9 @@ def test_cancel_replace_whose_new_order_is_refused_ends_the_order(spot: Market):
     )
     assert done["orderStatus"] == "cancelled", done
     assert "replaced order rejected" in done["message"] and "-2021" in done["message"]
+    # The order that was cancelled is the one at the old price: the refused replacement
+    # never existed.
+    assert done["price"] == price and done["qty"] == spot.qty, done
     assert spot.venue_orders() == []
     _, working = spot.api.get("/orders", sessionId=spot.session_id)
     assert working == []

@@ -61,6 +61,10 @@ class Order:
     with its own count, and a late fill of the old leg must still be counted."""
     replacing_to: str = ""
     """The venue client id of the replacement leg while a cancel-replace is in flight."""
+    replaced_leg: tuple[str, int, int] | None = None
+    """The old leg (venue client id, price, quantity) while a cancel-replace whose cancel
+    half the stream has shown waits for the venue's answer: if the new half was refused,
+    the order that ends is that one."""
     last_emitted: tuple[object, ...] = ()
     finished: bool = False
     """Reached a final state and was queued for eventual forgetting."""
@@ -198,6 +202,13 @@ def order_state(order: Order) -> dict[str, object]:
         "trigger": order.trigger_id,
         "risk": order.risk_reason,
         "replacing": order.replacing_to,
+        "replacedLeg": None
+        if order.replaced_leg is None
+        else [
+            order.replaced_leg[0],
+            pg.format(order.replaced_leg[1]),
+            qg.format(order.replaced_leg[2]),
+        ],
         "pendingPrice": pg.format(order.pending_price),
         "pendingQty": qg.format(order.pending_qty),
     }
@@ -235,4 +246,7 @@ def order_from_state(
     )
     order.leg_cum = {vid: qg.units(text) for vid, text in state["legs"].items()}
     order.risk_reason = state["risk"]
+    replaced = state.get("replacedLeg")
+    if replaced:
+        order.replaced_leg = (replaced[0], pg.units(replaced[1]), qg.units(replaced[2]))
     return order

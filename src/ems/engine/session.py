@@ -922,6 +922,7 @@ class OrderSession:
 
     def _switch_leg(self, order: Order) -> None:
         if order.replacing_to:
+            order.replaced_leg = (order.venue_client_id, order.price, order.qty)
             order.venue_client_id = order.replacing_to
             order.replacing_to = ""
             order.price, order.qty = order.pending_price, order.pending_qty
@@ -929,15 +930,28 @@ class OrderSession:
     def finish_replace(self, order: Order, new_leg: ExecutionReport | None) -> None:
         """The venue confirmed a cancel-replace; `new_leg` describes the new order."""
         self._switch_leg(order)
+        order.replaced_leg = None
         if order.pending == Pending.UPDATE:
             order.pending = Pending.NONE
         if new_leg is not None:
             self.on_report(new_leg)
         self._emit(order)
 
+    @staticmethod
+    def _back_to_replaced_leg(order: Order) -> str:
+        """Undoes the early move to a replacement leg that was never placed (the stream
+        showed the cancel half before the venue refused the new half): the order that
+        ended is the old one, at its old price and size. Returns the unplaced leg's id."""
+        if order.replaced_leg is None:
+            return ""
+        unplaced = order.venue_client_id
+        order.venue_client_id, order.price, order.qty = order.replaced_leg
+        order.replaced_leg = None
+        return unplaced
+
     def fail_replace(self, order: Order, cancelled: bool, message: str) -> None:
         """A cancel-replace failed; if its cancel half went through the order is gone."""
-        new_id = order.replacing_to
+        new_id = order.replacing_to or self._back_to_replaced_leg(order)
         order.replacing_to = ""
         order.leg_cum.pop(new_id, None)
         self._by_venue_id.pop(new_id, None)
@@ -1281,6 +1295,8 @@ class OrderSession:
         order.status = OrderStatus.CANCELLED
         order.pending = Pending.NONE
         order.replacing_to = ""
+        if order.replaced_leg is not None and order.leg_cum.get(order.venue_client_id) == 0:
+            self._back_to_replaced_leg(order)
         order.message = f"venue has no record of the order ({when}): no longer working there"
         self._emit(order)
 
