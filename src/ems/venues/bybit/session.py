@@ -535,7 +535,7 @@ class BybitSession(VenueSession):
         each symbol's orders updated since `since_ms`."""
         seen: dict[str, ExecutionReport] = {}
         queries: list[tuple[str, dict[str, object]]] = [
-            ("/v5/order/realtime", selector) for selector in self._open_order_selectors()
+            ("/v5/order/realtime", selector) for selector in self._account_selectors()
         ]
         queries += [
             ("/v5/order/history", {"symbol": symbol, "startTime": since_ms})
@@ -565,12 +565,9 @@ class BybitSession(VenueSession):
     async def positions(self) -> dict[str, float]:
         if not self.product.positions:
             return {}
-        selectors: list[dict[str, object]]
-        if self.category == "option":
-            selectors = [{}]
-        else:
-            settle = sorted({self._settle_coin(s) for s in self.instruments} - {""})
-            selectors = [{"settleCoin": coin} for coin in settle]
+        # The list must cover the whole account (the ledger takes a held position it
+        # does not show as flat): one query per settle coin, options per base coin.
+        selectors = self._account_selectors()
         mark = self._positions.mark()
         rows: list[PositionRow] = []
         for selector in selectors:
@@ -587,10 +584,10 @@ class BybitSession(VenueSession):
                     break
         return self._positions.listed(mark, rows)
 
-    def _open_order_selectors(self) -> list[dict[str, object]]:
-        """What one account-wide open-order query needs besides the category: linear
-        and inverse want a settle coin (one query each), options a base coin; spot
-        lists every symbol's orders with none."""
+    def _account_selectors(self) -> list[dict[str, object]]:
+        """What one account-wide query (open orders, positions) needs besides the
+        category: linear and inverse want a settle coin (one query each), options a base
+        coin; spot lists every symbol's orders with none."""
         if self.category in ("linear", "inverse"):
             coins = sorted({self._settle_coin(s) for s in self.instruments} - {""})
             return [{"settleCoin": coin} for coin in coins]
