@@ -693,11 +693,15 @@ class FuturesVenue(BinanceVenue):
         """``GET /fapi/v1/allOrders``."""
         spec = self.spec(p.get("symbol"))
         start_id = p.integer("orderId")
+        start, end = p.integer("startTime"), p.integer("endTime")
         limit = min(p.integer("limit") or 500, 1000)
         out = [
-            self.order_view(self.orders[oid])
-            for oid in self.account_orders.get(api_key, [])
-            if self.orders[oid].symbol == spec.symbol and (start_id is None or oid >= start_id)
+            self.order_view(o)
+            for o in (self.orders[oid] for oid in self.account_orders.get(api_key, []))
+            if o.symbol == spec.symbol
+            and (start_id is None or o.order_id >= start_id)
+            and (start is None or o.time >= start)
+            and (end is None or o.time <= end)
         ]
         return out[:limit] if start_id is not None else out[-limit:]
 

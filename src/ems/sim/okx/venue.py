@@ -1033,7 +1033,11 @@ class OkxVenue:
         return out
 
     def history_view(self, api_key: str, args: dict[str, str]) -> list[dict[str, Any]]:
-        """``/trade/orders-history``: finished orders, newest first."""
+        """``/trade/orders-history``: finished orders, newest first; ``after`` (an
+        ordId) pages to older ones, ``begin``/``end`` bound the creation time (ms),
+        ``limit`` is at most 100."""
+        after, begin, end = (int(args.get(k) or 0) for k in ("after", "begin", "end"))
+        limit = min(int(args.get("limit") or 100), 100)
         out = []
         for order in reversed(self.history.get(api_key, [])):
             if order.working:
@@ -1042,8 +1046,12 @@ class OkxVenue:
                 continue
             if args.get("instId") and order.spec.inst_id != args["instId"]:
                 continue
+            if after and int(order.ord_id) >= after:
+                continue
+            if (begin and order.c_time < begin) or (end and order.c_time > end):
+                continue
             out.append(self.order_view(order))
-            if len(out) >= 100:
+            if len(out) >= limit:
                 break
         return out
 

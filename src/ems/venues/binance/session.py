@@ -44,6 +44,10 @@ _WARM_PARAMS = {
     "newClientOrderId": "ems0000warmx1",
 }
 BATCH_CANCEL_MAX = 10
+ALL_ORDERS_LIMIT = 1000
+"""The most orders one `allOrders` answer holds (the venue's maximum `limit`)."""
+DAY_MS = 86_400_000
+"""The longest `startTime`-`endTime` window `allOrders` takes."""
 
 
 class ReplaceListener(VenueListener, Protocol):
@@ -431,10 +435,30 @@ class BinanceSession(VenueSession):
             report = codec.query_report(item)
             seen[report.venue_client_id] = report
         for symbol in sorted(symbols):
-            items = await self.rest.request(
-                "GET", self._path("allOrders"), {"symbol": symbol, "startTime": since_ms}
-            )
-            for item in items:
+            for item in await self._orders_since(symbol, since_ms):
                 report = codec.query_report(item)
                 seen.setdefault(report.venue_client_id, report)
         return list(seen.values())
+
+    async def _orders_since(self, symbol: str, since_ms: int) -> list[dict[str, Any]]:
+        """Every order of `symbol` from `since_ms` to now. `allOrders` answers at most
+        `ALL_ORDERS_LIMIT` orders for a window of at most a day: a window that comes back
+        full is split in two and each half asked again, so a busy symbol is listed whole
+        (whichever end of a full window the venue chose to answer with)."""
+        now = self.rest.timestamp()
+        windows = [
+            (start, min(start + DAY_MS - 1, now)) for start in range(since_ms, now + 1, DAY_MS)
+        ]
+        out: list[dict[str, Any]] = []
+        while windows:
+            start, end = windows.pop()
+            params = {"symbol": symbol, "startTime": start, "endTime": end}
+            items = await self.rest.request(
+                "GET", self._path("allOrders"), {**params, "limit": ALL_ORDERS_LIMIT}
+            )
+            if len(items) >= ALL_ORDERS_LIMIT and end > start:
+                middle = (start + end) // 2
+                windows += [(start, middle), (middle + 1, end)]
+                continue
+            out += items
+        return out

@@ -463,7 +463,8 @@ class OkxSession(VenueSession):
             after = ""
             for _ in range(PAGES_MAX):
                 rows = await self.rest.get(
-                    f"{API}/trade/orders-pending", {"instType": kind, "after": after}
+                    f"{API}/trade/orders-pending",
+                    {"instType": kind, "after": after, "limit": PAGE_SIZE},
                 )
                 out += [codec.query_report(r) for r in rows if r.get("instId") in self._meta]
                 if len(rows) < PAGE_SIZE:
@@ -471,10 +472,19 @@ class OkxSession(VenueSession):
                 after = str(rows[-1].get("ordId", ""))
         kinds = sorted({self._meta[s].inst_type for s in symbols if s in self._meta})
         for kind in kinds:
-            rows = await self.rest.get(
-                f"{API}/trade/orders-history", {"instType": kind, "begin": since_ms}
-            )
-            out += [codec.query_report(r) for r in rows if r.get("instId") in symbols]
+            # Newest first, a page at a time, back to `since_ms`.
+            after = ""
+            for _ in range(PAGES_MAX):
+                query = {"instType": kind, "begin": since_ms, "limit": PAGE_SIZE}
+                if after:
+                    query["after"] = after
+                rows = await self.rest.get(f"{API}/trade/orders-history", query)
+                out += [codec.query_report(r) for r in rows if r.get("instId") in symbols]
+                if len(rows) < PAGE_SIZE:
+                    break
+                after = str(rows[-1].get("ordId", ""))
+            else:
+                log.warning("%s orders since %d: more than %d pages", kind, since_ms, PAGES_MAX)
         return out
 
     def adopt(self, order: Order, report: ExecutionReport) -> None:
