@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import queue
@@ -136,3 +137,47 @@ class Stream:
 
     def close(self) -> None:
         self.conn.close()
+
+
+class QuietListener:
+    """A venue listener that takes every report and position and keeps none: for tests
+    that drive a venue module in process and look only at what its calls return."""
+
+    def on_report(self, report: Any) -> None: ...
+
+    def on_venue_position(self, symbol: str, position: float) -> None: ...
+
+    def on_stream_state(self, connected: bool, reason: str) -> None: ...
+
+
+def venue_recent_orders(
+    exchange: str,
+    account: dict[str, str],
+    urls: dict[str, str],
+    symbols: set[str],
+    since_ms: int,
+) -> list[Any]:
+    """Starts the venue module of `exchange` in process on one account, asks it for
+    `recent_orders` (what reconciliation reads) and stops it."""
+    from ems.venues.registry import VenueParams, create_venue
+
+    async def run() -> list[Any]:
+        params = VenueParams(
+            exchange=exchange,
+            api_key=account["apiKey"],
+            secret=account["secretKey"],
+            passphrase=account.get("passphrase", ""),
+            rest_url=urls["restUrl"],
+            ws_url=urls["wsUrl"],
+            local_address=None,
+            testnet=False,
+            use_margin=False,
+        )
+        venue = create_venue(params, QuietListener())  # type: ignore[arg-type]
+        await venue.start()
+        try:
+            return await venue.recent_orders(symbols, since_ms)
+        finally:
+            await venue.stop()
+
+    return asyncio.run(run())

@@ -3,7 +3,6 @@ orders per time window, so ems splits a window that comes back full until none d
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import time
@@ -15,21 +14,12 @@ from urllib.parse import urlencode
 import pytest
 import requests
 from tests.e2e.conftest import MARKETS, _filters
+from tests.harness import venue_recent_orders
 
-from ems.venues import registry
-from ems.venues.base import ExecutionReport
 from ems.venues.binance import session as binance_session
 
 BUSY = 11
 LIMIT = 4
-
-
-class _Listener:
-    def on_report(self, report: ExecutionReport) -> None: ...
-
-    def on_venue_position(self, symbol: str, position: float) -> None: ...
-
-    def on_stream_state(self, connected: bool, reason: str) -> None: ...
 
 
 def _signed(url: str, account: dict[str, str], method: str, path: str, **params: Any) -> Any:
@@ -72,19 +62,7 @@ def test_recent_orders_list_every_order_of_a_symbol_busier_than_one_answer(
                   limit=LIMIT)  # fmt: skip
     assert len(one) == LIMIT
 
-    async def run() -> list[ExecutionReport]:
-        params = registry.VenueParams(
-            exchange=exchange, api_key=account["apiKey"], secret=account["secretKey"],
-            passphrase="", rest_url=url, ws_url=sim[exchange]["wsUrl"], local_address=None,
-            testnet=False, use_margin=False,
-        )  # fmt: skip
-        venue = registry.create_venue(params, _Listener())  # type: ignore[arg-type]
-        await venue.start()
-        try:
-            return await venue.recent_orders({symbol}, since)
-        finally:
-            await venue.stop()
-
-    found = {r.venue_client_id: r for r in asyncio.run(run())}
+    reports = venue_recent_orders(exchange, account, sim[exchange], {symbol}, since)
+    found = {r.venue_client_id: r for r in reports}
     assert set(placed) <= found.keys()
     assert all(found[cid].symbol == symbol for cid in placed)
