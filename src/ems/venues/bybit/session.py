@@ -170,7 +170,7 @@ class BybitSession(VenueSession):
                 self._rest.timestamp,
                 topics,
                 self._on_push,
-                self._on_stream_state,
+                self._listener.on_stream_state,
                 self._local_address,
             )
             await reaching("wsUrl", self._stream.start())
@@ -224,21 +224,6 @@ class BybitSession(VenueSession):
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
-
-    def _on_stream_state(self, connected: bool, reason: str) -> None:
-        self._listener.on_stream_state(connected, reason)
-        if connected and self.product.positions:
-            # Position pushes sent while we were away are lost too.
-            self._spawn(self._refresh_positions())
-
-    async def _refresh_positions(self) -> None:
-        try:
-            totals = await self.positions()
-        except (VenueError, VenueUnknownOutcome) as exc:
-            log.warning("%s: positions after reconnect: %s", self.category, exc)
-            return
-        for symbol, amount in totals.items():
-            self._listener.on_venue_position(symbol, amount)
 
     def drop_stream(self) -> None:
         """Closes the private stream so that it reconnects (used by tests)."""
