@@ -5,6 +5,8 @@ Contenders, measured in one run against one `ems sim`, taking turns (--rounds):
   tick_to_trade_default  ems serve (trigger manager), event loop sleeping in the kernel
   tick_to_trade_spin     ems serve --spin --cpus 1 (busy-polling loop on its own core)
   tick_to_trade_floor    bench/relay.py: answers every trade frame with a fixed order
+  tick_to_trade_floor_spin        the same relay, its loop busy-polling
+  tick_to_trade_floor_raw_spin    relay.py --raw: no event loop, plain sockets busy-polled
   tick_to_trade_peer     bench/peer_client.py: the same trigger with python-binance
 
 The simulator stamps the moment it writes the trade frame and the moment it reads the
@@ -232,6 +234,16 @@ def run(samples: int, warmup: int, with_peer: bool, rounds: int) -> dict[str, di
                     samples,
                     warmup,
                     [str(HERE / "relay.py"), md, sim.spot["restUrl"], sim.info["apiKey"], "--spin"],
+                    hot_cpus,
+                ),
+            ),
+            (
+                "tick_to_trade_floor_raw_spin",
+                lambda samples: _script(
+                    sim,
+                    samples,
+                    warmup,
+                    [str(HERE / "relay.py"), md, sim.spot["restUrl"], sim.info["apiKey"], "--raw"],
                     hot_cpus,
                 ),
             ),

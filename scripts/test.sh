@@ -18,6 +18,7 @@ python -m pytest -q -p no:cacheprovider bench/test_kernels.py --benchmark-disabl
 python bench/tick_to_trade.py --smoke --no-peer
 python bench/journal.py --smoke
 python bench/load.py --smoke
+python bench/loopback.py --smoke
 [ ! -f bench/fix_roundtrip.py ] || python bench/fix_roundtrip.py --smoke
 
 echo "== pytest"
