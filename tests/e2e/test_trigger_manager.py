@@ -254,6 +254,76 @@ def test_cleared_triggers_never_fire(tm: Market):
     ws.close()
 
 
+def test_a_fired_order_still_meets_the_session_checks(tm: Market):
+    """A trigger's order is checked when it fires, not only when it is set: one whose
+    clOrderId an insert took in the meantime, and one fired under the kill switch, are
+    rejected on the stream and never reach the venue; the next one goes out."""
+    ws = tm.stream()
+    level = _level(tm, 6)
+    taken, killed, sent = tm.cl(), tm.cl(), tm.cl()
+    assert _set(tm, "chk-taken", level, "up", [_far_buy(tm, taken)])[0] == 200
+    assert tm.send(**_far_buy(tm, taken))[0] == 200
+    ws.wait(lambda f: f.get("clOrderId") == taken and f["orderStatus"] == "new")
+    tm.trade("buy", level, tm.qty)
+    refused = ws.wait(lambda f: f.get("clOrderId") == taken and f["orderStatus"] == "rejected")
+    assert "already used" in refused["message"], refused
+    time.sleep(0.2)
+    assert len(tm.venue_orders()) == 1, "the trigger's order reached the venue"
+
+    assert _set(tm, "chk-killed", level, "up", [_far_buy(tm, killed)])[0] == 200
+    assert tm.api.post("/killSwitch", {"active": True})[0] == 200
+    try:
+        tm.trade("buy", level, tm.qty)
+        refused = ws.wait(lambda f: f.get("clOrderId") == killed and f["orderStatus"] == "rejected")
+        assert "killswitch" in refused["message"].lower(), refused
+        time.sleep(0.2)
+        # The kill switch pulled the insert above; nothing else is working.
+        assert tm.venue_orders() == []
+    finally:
+        assert tm.api.post("/killSwitch", {"active": False})[0] == 200
+
+    assert _set(tm, "chk-sent", level, "up", [_far_buy(tm, sent)])[0] == 200
+    tm.trade("buy", level, tm.qty)
+    ws.wait(lambda f: f.get("clOrderId") == sent and f["orderStatus"] == "new")
+    ws.close()
+
+
+def test_a_trigger_fired_during_a_rate_limit_wait_is_refused_then_triggers_send_again(
+    tm: Market,
+):
+    """A fired order is written at once or not at all: inside the venue's back-off window
+    it is refused with the wait (as an insert would be), not held until the window ends."""
+    ws = tm.stream()
+    tm.venue(
+        "POST",
+        "/sim/fault",
+        json={
+            "path": f"{tm.api_path}/order",
+            "method": "POST",
+            "count": 1,
+            "status": 429,
+            "apply": False,
+            "code": -1003,
+            "msg": "Too many requests.",
+            "retryAfter": 1,
+        },
+    )
+    first = tm.cl()
+    assert tm.send(**_far_buy(tm, first))[0] == 200
+    ws.wait(lambda f: f.get("clOrderId") == first and f["orderStatus"] == "rejected")
+    level = _level(tm, 7)
+    during, after = tm.cl(), tm.cl()
+    assert _set(tm, "rl-during", level, "up", [_far_buy(tm, during)])[0] == 200
+    tm.trade("buy", level, tm.qty)
+    refused = ws.wait(lambda f: f.get("clOrderId") == during and f["orderStatus"] == "rejected")
+    assert "wait" in refused["message"], refused
+    time.sleep(1.2)
+    assert _set(tm, "rl-after", level, "up", [_far_buy(tm, after)])[0] == 200
+    tm.trade("buy", level, tm.qty)
+    ws.wait(lambda f: f.get("clOrderId") == after and f["orderStatus"] == "new")
+    ws.close()
+
+
 def test_clear_racing_a_trade_sends_nothing_after_the_acknowledgement(tm: Market):
     """Each round sets a trigger, then clears it while trades stream in; an order that
     went out must have gone out before the clear was acknowledged."""

@@ -94,6 +94,8 @@ class Prepared:
     """The core's template of the request, where the venue has one (see arm_insert)."""
     send_rendered: Callable[[bytes], Awaitable[ExecutionReport | None]] | None = None
     """Sends `armed` as the trigger index rendered it."""
+    fire: Callable[[bytes], None] | None = None
+    """The trigger index's send call for `armed` (see `OrderSession._firing`)."""
 
 
 class RiskRefusal(Exception):
@@ -356,10 +358,46 @@ class OrderSession:
         armed = self.venue.arm_insert(order)
         if armed is None:
             return Prepared(order, self.venue.prepare_insert(order), req)
-        template, send_rendered = armed
-        return Prepared(
+        template, send_rendered, write_now = armed
+        prepared = Prepared(
             order, lambda: send_rendered(template.render()), req, template, send_rendered
         )
+        prepared.fire = self._firing(prepared, write_now)
+        return prepared
+
+    def _firing(
+        self,
+        prepared: Prepared,
+        write_now: Callable[[bytes], Awaitable[ExecutionReport | None] | None],
+    ) -> Callable[[bytes], None]:
+        """The send call the trigger index makes for an armed insert, with the request it
+        rendered: `send_prepared` in what it decides, in fewer steps.
+
+        This runs between reading a trade and writing its order, usually with the CPU's
+        caches cold, where each function called and object touched costs latency. So
+        what can be is looked up now, and the order goes straight to the venue's write
+        unless a check could refuse it or it cannot be written at once; then the whole
+        `send_prepared` path decides (and refuses, queues or sends). The bookkeeping
+        follows the write, as there.
+        """
+        order = prepared.order
+        cl = order.cl_order_id
+        orders = self.orders
+        applies = self.risk.gate.applies
+        risk_key = self._risk_key(order.symbol, order.instrument)
+
+        def fire(rendered: bytes) -> None:
+            if self.closed or cl in orders or applies(risk_key):
+                self.send_prepared(prepared, rendered)
+                return
+            sent = write_now(rendered)
+            if sent is None:
+                self.send_prepared(prepared, rendered)
+                return
+            order.local_time = order.send_time = now_ns()
+            self._register(order, sent)
+
+        return fire
 
     def send_prepared(self, prepared: Prepared, rendered: bytes | None = None) -> None:
         """Sends a prepared insert (a trigger's order); refused if its id got used since.

@@ -19,7 +19,6 @@ triggerId). Only a trigger none of whose orders the venue knows is armed again.
 from __future__ import annotations
 
 import enum
-import functools
 import itertools
 import logging
 import time
@@ -144,8 +143,10 @@ class TriggerManager:
             UP if direction == Direction.UP else DOWN,
             level,
             [
-                (item.prepared.armed, functools.partial(item.session.send_prepared, item.prepared))
-                if item.prepared is not None and item.prepared.armed is not None
+                (item.prepared.armed, item.prepared.fire)
+                if item.prepared is not None
+                and item.prepared.armed is not None
+                and item.prepared.fire is not None
                 else None
                 for item in orders
             ],

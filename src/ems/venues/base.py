@@ -93,7 +93,14 @@ class Capabilities:
     position is the net quantity this session traded."""
 
 
-ArmedInsert = tuple[ArmedOrder, Callable[[bytes], Awaitable["ExecutionReport | None"]]]
+ArmedInsert = tuple[
+    ArmedOrder,
+    Callable[[bytes], Awaitable["ExecutionReport | None"]],
+    Callable[[bytes], Awaitable["ExecutionReport | None"] | None],
+]
+"""An insert as a core template, the function that sends a rendered copy (waiting for a
+connection, or refusing during a rate-limit wait, as any insert would), and the one that
+writes it only if it can go out at once (None if not: the caller then uses the first)."""
 """An insert as a core template, and the function that sends a rendered copy of it."""
 
 
@@ -149,7 +156,8 @@ class VenueSession(abc.ABC):
         return lambda: self.insert(order)
 
     def arm_insert(self, order: Order) -> ArmedInsert | None:
-        """The insert as a core template plus the function that sends a rendered copy.
+        """The insert as a core template plus the functions that send a rendered copy
+        (see `ArmedInsert`).
 
         The trigger index renders the template (timestamp, signature) in the same call
         that matches the trade, so a firing trigger costs Python one write per order.
