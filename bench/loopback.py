@@ -10,8 +10,9 @@ Two processes on two CPUs, plain Python sockets, no framework on either side:
 
 Each runs twice: both sides busy-polling (non-blocking reads in a loop) and both sides
 sleeping in the kernel between messages (blocking reads). The venue side pauses 2 ms
-before each message, as the tick-to-trade benchmark does. µs, measured by the side that
-writes first, on one clock.
+before each message, as the tick-to-trade benchmark does; `ping_pong_spin_back_to_back`
+is the busy-polling ping-pong without that pause, the way such figures are usually
+quoted. µs, measured by the side that writes first, on one clock.
 
     python bench/loopback.py            # 20,000 samples each, writes RESULTS.md / results.json
     python bench/loopback.py --smoke    # 500 samples, nothing written
@@ -20,17 +21,14 @@ writes first, on one clock.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import socket
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+import report
+
 PAUSE_NS = 2_000_000
 TRADE = b"t" * 100
 ORDER = b"o" * 300
@@ -58,13 +56,15 @@ def _read(sock: socket.socket) -> bytes:
             continue
 
 
-def _pause(spin: bool) -> None:
+def _pause(spin: bool, pause_ns: int) -> None:
+    if not pause_ns:
+        return
     if spin:
-        end = time.perf_counter_ns() + PAUSE_NS
+        end = time.perf_counter_ns() + pause_ns
         while time.perf_counter_ns() < end:
             pass
     else:
-        time.sleep(PAUSE_NS / 1e9)
+        time.sleep(pause_ns / 1e9)
 
 
 def _client(ports: tuple[int, int], two: bool, spin: bool, cpu: int | None) -> None:
@@ -80,7 +80,9 @@ def _client(ports: tuple[int, int], two: bool, spin: bool, cpu: int | None) -> N
         outbound.send(ORDER if two else data)
 
 
-def _venue(samples: int, warmup: int, two: bool, spin: bool, cpus: list[int]) -> list[int]:
+def _venue(
+    samples: int, warmup: int, two: bool, spin: bool, cpus: list[int], pause_ns: int
+) -> list[int]:
     first, second = _listener(), _listener()
     ports = (first.getsockname()[1], second.getsockname()[1])
     pid = os.fork()
@@ -97,7 +99,7 @@ def _venue(samples: int, warmup: int, two: bool, spin: bool, cpus: list[int]) ->
     latencies = []
     try:
         for i in range(warmup + samples):
-            _pause(spin)
+            _pause(spin, pause_ns)
             start = time.perf_counter_ns()
             out.send(message)
             got = 0
@@ -125,31 +127,28 @@ def _summary(values: list[int]) -> dict[str, Any]:
 
 def run(samples: int, warmup: int) -> dict[str, dict[str, Any]]:
     cpus = sorted(os.sched_getaffinity(0))[:2]
+    runs = [
+        (f"loopback_{shape}_{mode}", two, spin, PAUSE_NS)
+        for two, shape in ((False, "ping_pong"), (True, "trade_to_order"))
+        for spin, mode in ((True, "spin"), (False, "sleep"))
+    ]
+    runs.append(("loopback_ping_pong_spin_back_to_back", False, True, 0))
     results = {}
-    for two, shape in ((False, "ping_pong"), (True, "trade_to_order")):
-        for spin, mode in ((True, "spin"), (False, "sleep")):
-            name = f"loopback_{shape}_{mode}"
-            results[name] = _summary(_venue(samples, warmup, two, spin, cpus))
-            r = results[name]
-            print(
-                f"{name:30s} p50 {r['p50_us']:.1f}  p99 {r['p99_us']:.1f}  "
-                f"p99.9 {r['p99_9_us']:.1f} µs",
-                flush=True,
-            )
+    for name, two, spin, pause_ns in runs:
+        results[name] = _summary(_venue(samples, warmup, two, spin, cpus, pause_ns))
+        r = results[name]
+        print(
+            f"{name:38s} p50 {r['p50_us']:.1f}  p99 {r['p99_us']:.1f}  "
+            f"p99.9 {r['p99_9_us']:.1f} µs",
+            flush=True,
+        )
     return results
 
 
-def write(results: dict[str, dict[str, Any]], samples: int) -> None:
-    path = HERE / "results.json"
-    merged = json.loads(path.read_text()) if path.exists() else {}
-    merged.update(results)
-    path.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+def write(results: dict[str, dict[str, Any]]) -> None:
+    report.merge_json(results)
     lines = [
         "## Loopback floor",
-        "",
-        f"{datetime.date.today()}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}. "
-        f"Command: `python bench/loopback.py --samples {samples}`.",
         "",
         "Plain Python sockets in two processes on two CPUs, no simulator, no event loop "
         "(see the script's docstring). `ping_pong` is one connection written both ways; "
@@ -164,16 +163,7 @@ def write(results: dict[str, dict[str, Any]], samples: int) -> None:
             f"| {name} | {r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['p99_9_us']:.1f} "
             f"| {r['samples']} |"
         )
-    section = "\n".join(lines) + "\n"
-    md = HERE / "RESULTS.md"
-    text = md.read_text() if md.exists() else "# Benchmark results\n\n"
-    start, end = "<!-- loopback:start -->", "<!-- loopback:end -->"
-    block = f"{start}\n{section}{end}"
-    if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    md.write_text(text)
+    report.write_block("loopback", "\n".join(lines))
 
 
 def main() -> int:
@@ -184,7 +174,7 @@ def main() -> int:
     samples = 500 if args.smoke else args.samples
     results = run(samples, 50 if args.smoke else 500)
     if not args.smoke:
-        write(results, samples)
+        write(results)
     return 0
 
 

@@ -275,11 +275,14 @@ def run(samples: int, warmup: int, with_peer: bool, rounds: int) -> dict[str, di
                 )
             )
         # The contenders take turns, `rounds` times, so that a slow spell of the shared
-        # machine falls on all of them rather than on whichever ran during it.
+        # machine falls on all of them rather than on whichever ran during it; each round
+        # starts one contender further on, so that none always runs right after the same
+        # one (which turned out to move a contender's figures by several µs).
         hists: dict[str, HdrHistogram] = {}
         turns: dict[str, list[float]] = {}
-        for _ in range(rounds):
-            for name, measure in contenders:
+        for round_no in range(rounds):
+            start = round_no % len(contenders)
+            for name, measure in contenders[start:] + contenders[:start]:
                 hist = measure(samples // rounds)
                 turns.setdefault(name, []).append(hist.get_value_at_percentile(50) / 1000)
                 if name in hists:
@@ -321,8 +324,8 @@ def write(results: dict[str, dict[str, Any]], samples: int, rounds: int) -> None
         "trade caused, measured by the simulator (one clock, its loop busy-polling). µs. "
         f"Each trade comes after {IDLE_S * 1000:g} ms of quiet, as a trigger waiting for its "
         "level meets it; ems, the relay and the peer run pinned to CPU 1, the simulator "
-        f"to CPU 0. The contenders take turns, {rounds} times each, {WARMUP} warm-up trades "
-        "per turn left out.",
+        f"to CPU 0. The contenders take turns, {rounds} times each (each round starting "
+        f"one contender further on), {WARMUP} warm-up trades per turn left out.",
         "",
         "| contender | p50 | p99 | p99.9 | samples |",
         "|---|---|---|---|---|",
