@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
+import requests
 from tests.e2e.conftest import MARKETS
 from tests.harness import Api
 
@@ -102,3 +104,57 @@ def test_the_venue_rules_a_session_is_held_to_are_listed(api: Api, sim: dict[str
         },
     )
     assert code == 400 and body["field"] == "venueRateLimit", body
+
+
+def test_a_trigger_order_is_held_to_the_venue_rule_like_an_insert(api: Api, sim: dict[str, Any]):
+    """A fired order needs a token too: with the account's bucket empty it is refused
+    with the typed reason, and once the bucket refills the next trigger's order goes out."""
+    session_id = f"venue-trig-{uuid.uuid4().hex[:8]}"
+    _start(api, sim, session_id, venueRateLimit=True)
+    rest = sim["binance-spot"]["restUrl"]
+    where = {"symbol": "BTCUSDT", "exchange": "binance-spot", "sessionId": session_id}
+    assert api.post("/startTriggerManager", where)[0] == 200
+    ws = api.ws()
+    ws.subscribe(session_id)
+    try:
+        bid = requests.get(
+            f"{rest}/api/v3/depth", params={"symbol": "BTCUSDT", "limit": 5}, timeout=5
+        ).json()["bids"][0][0]
+        # A buy printed under the best bid crosses nothing and prints at its price.
+        level = round(float(bid) - 5.0, 2)
+
+        def fire(trigger_id: str, cl: str) -> None:
+            code, body = api.post(
+                "/setTrigger",
+                {
+                    **where,
+                    "id": trigger_id,
+                    "price": level,
+                    "direction": "up",
+                    "orders": [_ioc_far_below(session_id, cl)],
+                },
+            )
+            assert code == 200, body
+            requests.post(
+                f"{rest}/sim/trade",
+                json={"symbol": "BTCUSDT", "price": level, "qty": 0.001, "side": "buy"},
+                timeout=5,
+            ).raise_for_status()
+
+        for i in range(300):  # empty the bucket
+            frame = api.post("/sendOrder", _ioc_far_below(session_id, f"vt-{i}"))[1]
+            if frame["orderStatus"] == "rejected":
+                break
+        else:
+            raise AssertionError("the venue rule never refused an insert")
+        fire("vt-empty", "vt-empty")
+        refused = ws.wait(
+            lambda f: f.get("clOrderId") == "vt-empty" and f["orderStatus"] == "rejected"
+        )
+        assert refused["riskReason"] == "RateLimitExceeded", refused
+        time.sleep(0.5)  # the bucket refills at 10 orders per second
+        fire("vt-refilled", "vt-refilled")
+        ws.wait(lambda f: f.get("clOrderId") == "vt-refilled" and f["orderStatus"] == "pendingnew")
+    finally:
+        api.post("/stopTriggerManager", where)
+        ws.close()

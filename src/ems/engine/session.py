@@ -362,23 +362,26 @@ class OrderSession:
         prepared = Prepared(
             order, lambda: send_rendered(template.render()), req, template, send_rendered
         )
-        prepared.fire = self._firing(prepared, write_now)
+        prepared.fire = self._firing(prepared, send_rendered, write_now)
         return prepared
 
     def _firing(
         self,
         prepared: Prepared,
+        send_rendered: Callable[[bytes], Awaitable[ExecutionReport | None]],
         write_now: Callable[[bytes], Awaitable[ExecutionReport | None] | None],
     ) -> Callable[[bytes], None]:
         """The send call the trigger index makes for an armed insert, with the request it
-        rendered: `send_prepared` in what it decides, in fewer steps.
+        rendered: `send_prepared`'s checks and write, in fewer steps.
 
         This runs between reading a trade and writing its order, usually with the CPU's
-        caches cold, where each function called and object touched costs latency. So
-        what can be is looked up now, and the order goes straight to the venue's write
-        unless a check could refuse it or it cannot be written at once; then the whole
-        `send_prepared` path decides (and refuses, queues or sends). The bookkeeping
-        follows the write, as there.
+        caches cold, where each function called and object touched costs latency, so
+        what can be is looked up now. A stopped session or a clOrderId taken since the
+        trigger was set goes to `send_prepared`, which refuses it; the risk check runs
+        where the gate says a check could refuse (a limit, a venue's order-rate rule, the
+        kill switch); the write goes out at once on an idle connection, or else as any
+        insert's would (waiting for a connection, or refused during a rate-limit wait).
+        The bookkeeping follows the write.
         """
         order = prepared.order
         cl = order.cl_order_id
@@ -387,14 +390,18 @@ class OrderSession:
         risk_key = self._risk_key(order.symbol, order.instrument)
 
         def fire(rendered: bytes) -> None:
-            if self.closed or cl in orders or applies(risk_key):
-                self.send_prepared(prepared, rendered)
-                return
-            sent = write_now(rendered)
-            if sent is None:
+            if self.closed or cl in orders:
                 self.send_prepared(prepared, rendered)
                 return
             order.local_time = order.send_time = now_ns()
+            if applies(risk_key):
+                denial = self._risk(order, order.price, order.qty, new_order=True)
+                if denial is not None:
+                    self._deny(order, denial)
+                    return
+            sent = write_now(rendered)
+            if sent is None:
+                sent = send_rendered(rendered)
             self._register(order, sent)
 
         return fire
