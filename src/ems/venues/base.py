@@ -101,7 +101,6 @@ ArmedInsert = tuple[
 """An insert as a core template, the function that sends a rendered copy (waiting for a
 connection, or refusing during a rate-limit wait, as any insert would), and the one that
 writes it only if it can go out at once (None if not: the caller then uses the first)."""
-"""An insert as a core template, and the function that sends a rendered copy of it."""
 
 
 class VenueListener(Protocol):
