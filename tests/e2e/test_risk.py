@@ -211,16 +211,18 @@ def test_band_is_measured_from_the_best_ask_for_a_buy_and_the_best_bid_for_a_sel
     sell_qty = spot.qty
     ok_sell = spot.price(bid + width * Decimal("0.8"))  # near the bid
     far_sell = spot.price(bid + width * Decimal("1.3") + spot.tick)  # below the mid's edge
-    accepted = _buy(spot, price=ok_buy)[1]
-    assert accepted["orderStatus"] == "pendingnew", accepted
+    # The refused ones first: an accepted buy rests inside the spread and becomes the best
+    # bid, the sell side's reference, as soon as ems's book sees it.
     refused = _buy(spot, price=far_buy)[1]
     assert refused["riskReason"] == "PriceOutsideBand", refused
-    sold = spot.send(clOrderId=spot.cl(), transactionType="insert", side="sell",
-                     price=ok_sell, qty=sell_qty)[1]  # fmt: skip
-    assert sold["orderStatus"] == "pendingnew", sold
     too_far = spot.send(clOrderId=spot.cl(), transactionType="insert", side="sell",
                         price=far_sell, qty=sell_qty)[1]  # fmt: skip
     assert too_far["riskReason"] == "PriceOutsideBand", too_far
+    accepted = _buy(spot, price=ok_buy)[1]
+    assert accepted["orderStatus"] == "pendingnew", accepted
+    sold = spot.send(clOrderId=spot.cl(), transactionType="insert", side="sell",
+                     price=ok_sell, qty=sell_qty)[1]  # fmt: skip
+    assert sold["orderStatus"] == "pendingnew", sold
     for cl in (accepted["clOrderId"], sold["clOrderId"]):
         ws.wait(lambda f, c=cl: f.get("clOrderId") == c and f["orderStatus"] == "new")
     assert_matches_venue(spot)
