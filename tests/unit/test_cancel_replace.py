@@ -8,6 +8,7 @@ the order that ended is the old one: its price, size and venue id come back."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from tests.unit.test_risk_bookkeeping import INST, _session
 
@@ -32,10 +33,22 @@ def _working_then_replacing(s: OrderSession) -> tuple[str, str]:
     return old, new
 
 
-def test_a_refused_new_half_after_the_cancel_event_ends_the_old_order():
+def _on_replacing(check: Callable[[OrderSession, str, str], None]) -> None:
+    """Runs `check(session, old leg, new leg)` on a session whose order "a" is being
+    moved (see `_working_then_replacing`), then closes the session."""
+
     async def run() -> None:
         s = _session(RiskEngine())
         old, new = _working_then_replacing(s)
+        check(s, old, new)
+        await asyncio.sleep(0)
+        await s.close()
+
+    asyncio.run(run())
+
+
+def test_a_refused_new_half_after_the_cancel_event_ends_the_old_order():
+    def check(s: OrderSession, old: str, new: str) -> None:
         order = s.orders["a"]
         s.fail_replace(order, True, "-2021 Order cancel-replace partially failed.")
         assert order.status == OrderStatus.CANCELLED
@@ -44,39 +57,28 @@ def test_a_refused_new_half_after_the_cancel_event_ends_the_old_order():
         assert order.qty == INST.qty_grid.units("0.01")
         assert new not in order.leg_cum and order.replaced_leg is None
         assert "replaced order rejected" in (order.message or "")
-        await asyncio.sleep(0)
-        await s.close()
 
-    asyncio.run(run())
+    _on_replacing(check)
 
 
 def test_a_confirmed_replace_after_the_cancel_event_keeps_the_new_leg():
-    async def run() -> None:
-        s = _session(RiskEngine())
-        _, new = _working_then_replacing(s)
+    def check(s: OrderSession, old: str, new: str) -> None:
         order = s.orders["a"]
         s.finish_replace(order, ExecutionReport(new, "8", INST.symbol, OrderStatus.NEW, "0"))
         assert order.venue_client_id == new and order.replaced_leg is None
         assert order.price == INST.price_grid.units("30100")
         assert order.visible_status == OrderStatus.NEW and order.exch_order_id == "8"
-        await asyncio.sleep(0)
-        await s.close()
 
-    asyncio.run(run())
+    _on_replacing(check)
 
 
 def test_the_old_leg_survives_a_restart_in_the_journal_state():
-    async def run() -> None:
-        s = _session(RiskEngine())
-        old, _ = _working_then_replacing(s)
-        order = s.orders["a"]
-        back = order_from_state(order_state(order), "s1", "binance-spot", INST)
+    def check(s: OrderSession, old: str, new: str) -> None:
+        back = order_from_state(order_state(s.orders["a"]), "s1", "binance-spot", INST)
         assert back.replaced_leg == (
             old,
             INST.price_grid.units("30000"),
             INST.qty_grid.units("0.01"),
         )
-        await asyncio.sleep(0)
-        await s.close()
 
-    asyncio.run(run())
+    _on_replacing(check)
