@@ -4,7 +4,7 @@ It listens to the trade stream with python-binance's socket manager and, on a
 buy-aggressor trade at or above the level, places the order with the library's async
 REST client, as a trader without ems would write it.
 
-    python bench/peer_client.py REST_URL WS_URL API_KEY SECRET LEVEL
+    python bench/peer_client.py REST_URL WS_URL API_KEY SECRET LEVEL [SYMBOL]
 """
 
 from __future__ import annotations
@@ -17,21 +17,21 @@ import sys
 from binance import AsyncClient, BinanceSocketManager
 
 
-async def main(rest: str, ws: str, key: str, secret: str, level: float) -> None:
+async def main(rest: str, ws: str, key: str, secret: str, level: float, symbol: str) -> None:
     client = AsyncClient(key, secret)
     client.API_URL = rest + "/api"
     manager = BinanceSocketManager(client)
     manager.STREAM_URL = ws + "/"
     ids = itertools.count()
     print("ready", flush=True)
-    async with manager.trade_socket("BTCUSDT") as stream:
+    async with manager.trade_socket(symbol) as stream:
         while True:
             event = await stream.recv()
             if event.get("e") != "trade" or event["m"] or float(event["p"]) < level:
                 continue
             try:
                 await client.create_order(
-                    symbol="BTCUSDT",
+                    symbol=symbol,
                     side="BUY",
                     type="LIMIT",
                     timeInForce="IOC",
@@ -48,5 +48,6 @@ if __name__ == "__main__":
     for name in ("rest", "ws", "key", "secret"):
         p.add_argument(name)
     p.add_argument("level", type=float)
+    p.add_argument("symbol", nargs="?", default="BTCUSDT")
     a = p.parse_args()
-    asyncio.run(main(a.rest, a.ws, a.key, a.secret, a.level))
+    asyncio.run(main(a.rest, a.ws, a.key, a.secret, a.level, a.symbol))

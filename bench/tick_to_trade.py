@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,16 @@ from hdrh.histogram import HdrHistogram
 
 HERE = Path(__file__).resolve().parent
 SYMBOL = "BTCUSDT"
+"""ems's symbol. The contenders that run side by side each answer trades on their own
+symbol (and the relay and the peer trade on the simulator's second account), so a trade
+printed for one of them reaches none of the others."""
+RELAY_SYMBOL = "ETHUSDT"
+PEER_SYMBOL = "BNBUSDT"
 LEVEL = 30000.0
 FAR_PRICE = 10000.0
 IDLE_S = 0.002
 WARMUP = 200
-"""Trades per turn that are not recorded (connections and caches settle)."""
+"""Trades per contender that are not recorded (connections and caches settle)."""
 KEY = "bench-" + uuid.uuid4().hex
 
 
@@ -72,44 +78,76 @@ class Sim:
         )
         self.info = json.loads(line)
         self.spot = self.info["binance-spot"]
+        self.other = self.info["accounts"][1]
+        """The account the relay and the peer trade on (ems trades on the first)."""
         self.http = requests.Session()
-        # No market maker: each print happens exactly at the level.
-        self.admin("/sim/book", {"symbol": SYMBOL, "clear": True})
+        # No market maker: each print happens exactly at the level, and no order fills.
+        for symbol in (SYMBOL, RELAY_SYMBOL, PEER_SYMBOL):
+            self.admin("/sim/book", {"symbol": symbol, "clear": True})
 
     def admin(self, path: str, body: dict[str, Any]) -> Any:
         r = self.http.post(self.spot["restUrl"] + path, json=body, timeout=10)
         r.raise_for_status()
         return r.json()
 
-    def probe(self) -> int | None:
+    def probe(self, symbol: str) -> int | None:
         reply = self.admin(
             "/sim/trade",
-            {"symbol": SYMBOL, "price": LEVEL, "qty": 0.001, "side": "buy", "probe": True},
+            {"symbol": symbol, "price": LEVEL, "qty": 0.001, "side": "buy", "probe": True},
         )
         return reply["probe"]["latencyNs"] if reply.get("probe") else None
 
 
-def _measure(sim: Sim, samples: int, warmup: int, before_each: Any = None) -> HdrHistogram:
-    hist = HdrHistogram(1_000, 10_000_000_000, 3)
-    misses = 0
-    for i in range(warmup + samples):
-        if before_each is not None:
-            before_each(i)
-        # Let the previous order's replies and events settle, so that every contender
-        # meets the trade idle, as a strategy waiting for its level would.
+class Contender:
+    """A running process that answers trades on `symbol`; `before_each` (if any) runs
+    before each of its trades (ems: set the trigger the trade will fire)."""
+
+    def __init__(
+        self,
+        name: str,
+        symbol: str,
+        proc: subprocess.Popen[bytes],
+        before_each: Callable[[int], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.symbol = symbol
+        self.proc = proc
+        self.before_each = before_each
+        self.hist = HdrHistogram(1_000, 10_000_000_000, 3)
+        self.blocks: list[float] = []
+        """p50 (µs) of each block of samples, in the order they were taken."""
+        self._block = HdrHistogram(1_000, 10_000_000_000, 3)
+        self._misses = 0
+        self.taken = 0
+        """Trades sent so far (numbers the triggers, which must not repeat)."""
+
+    def sample(self, sim: Sim, record: bool) -> None:
+        self.taken += 1
+        if self.before_each is not None:
+            self.before_each(self.taken)
+        # Let earlier orders' replies and events settle, so that the contender meets the
+        # trade idle, as a strategy waiting for its level would.
         time.sleep(IDLE_S)
-        latency = sim.probe()
+        latency = sim.probe(self.symbol)
         if latency is None:
-            misses += 1
-            if misses > 10:
-                raise RuntimeError("the contender stopped answering trades")
-            continue
-        if i >= warmup:
-            hist.record_value(latency)
-    return hist
+            self._misses += 1
+            if self._misses > 10:
+                raise RuntimeError(f"{self.name} stopped answering trades")
+            return
+        if record:
+            self.hist.record_value(latency)
+            self._block.record_value(latency)
+
+    def end_block(self) -> None:
+        if self._block.get_total_count():
+            self.blocks.append(self._block.get_value_at_percentile(50) / 1000)
+            self._block.reset()
+
+    def stop(self) -> None:
+        _stop(self.proc)
 
 
-def _ems(sim: Sim, samples: int, warmup: int, extra: list[str], cpus: set[int] | None):
+def _ems(sim: Sim, name: str, extra: list[str], cpus: set[int] | None) -> Contender:
     proc, line = _start(
         [
             sys.executable,
@@ -157,44 +195,152 @@ def _ems(sim: Sim, samples: int, warmup: int, extra: list[str], cpus: set[int] |
             "/startTriggerManager",
             {"symbol": SYMBOL, "exchange": "binance-spot", "sessionId": session},
         )
-
-        def arm(i: int) -> None:
-            post(
-                "/setTrigger",
-                {
-                    "id": f"t{i}",
-                    "price": LEVEL,
-                    "symbol": SYMBOL,
-                    "direction": "up",
-                    "exchange": "binance-spot",
-                    "orders": [
-                        {
-                            "clOrderId": f"o{i}",
-                            "symbol": SYMBOL,
-                            "sessionId": session,
-                            "price": FAR_PRICE,
-                            "qty": 0.001,
-                            "orderType": "limit",
-                            "transactionType": "insert",
-                            "tif": "ioc",
-                            "side": "buy",
-                        }
-                    ],
-                },
-            )
-
-        return _measure(sim, samples, warmup, arm)
-    finally:
+    except BaseException:
         _stop(proc)
+        raise
+
+    def arm(i: int) -> None:
+        post(
+            "/setTrigger",
+            {
+                "id": f"t{i}",
+                "price": LEVEL,
+                "symbol": SYMBOL,
+                "direction": "up",
+                "exchange": "binance-spot",
+                "orders": [
+                    {
+                        "clOrderId": f"o{i}",
+                        "symbol": SYMBOL,
+                        "sessionId": session,
+                        "price": FAR_PRICE,
+                        "qty": 0.001,
+                        "orderType": "limit",
+                        "transactionType": "insert",
+                        "tif": "ioc",
+                        "side": "buy",
+                    }
+                ],
+            },
+        )
+
+    return Contender(name, SYMBOL, proc, arm)
 
 
-def _script(sim: Sim, samples: int, warmup: int, args: list[str], cpus: set[int] | None):
+def _relay(sim: Sim, name: str, extra: list[str], cpus: set[int] | None) -> Contender:
+    md = f"{sim.spot['wsUrl']}/ws/{RELAY_SYMBOL.lower()}@trade"
+    args = [str(HERE / "relay.py"), md, sim.spot["restUrl"], sim.other["apiKey"], *extra]
     proc, _ = _start([sys.executable, *args], cpus)
+    return Contender(name, RELAY_SYMBOL, proc)
+
+
+def _peer(sim: Sim, name: str, cpus: set[int] | None) -> Contender:
+    args = [
+        str(HERE / "peer_client.py"),
+        sim.spot["restUrl"],
+        sim.spot["wsUrl"],
+        sim.other["apiKey"],
+        sim.other["secretKey"],
+        str(LEVEL),
+        PEER_SYMBOL,
+    ]
+    proc, _ = _start([sys.executable, *args], cpus)
+    time.sleep(0.5)  # let it subscribe
+    return Contender(name, PEER_SYMBOL, proc)
+
+
+def _side_by_side(
+    sim: Sim, contenders: list[Contender], samples: int, warmup: int, block: int
+) -> None:
+    """All running at once and sampled one trade each in turn (the order rotating by one
+    every round): each meets its trade with the caches its neighbours have used."""
+    for i in range(warmup + samples):
+        shift = i % len(contenders)
+        for contender in contenders[shift:] + contenders[:shift]:
+            contender.sample(sim, i >= warmup)
+        if i >= warmup and (i - warmup + 1) % block == 0:
+            for contender in contenders:
+                contender.end_block()
+
+
+def _in_turns(
+    sim: Sim, starts: list[Callable[[], Contender]], samples: int, warmup: int, rounds: int
+) -> list[Contender]:
+    """One contender at a time (busy-polling ones would share a core otherwise), each
+    `rounds` times, each round starting one contender further on (which one ran just
+    before was seen to move a contender's figures by several µs)."""
+    done: dict[int, Contender] = {}
+    for round_no in range(rounds):
+        order = list(range(len(starts)))
+        order = order[round_no % len(order) :] + order[: round_no % len(order)]
+        for k in order:
+            contender = starts[k]()
+            try:
+                for i in range(warmup + samples // rounds):
+                    contender.sample(sim, i >= warmup)
+                contender.end_block()
+            finally:
+                contender.stop()
+            if k in done:
+                done[k].hist.add(contender.hist)
+                done[k].blocks += contender.blocks
+            else:
+                done[k] = contender
+    return [done[k] for k in range(len(starts))]
+
+
+def run(
+    samples: int, warmup: int, with_peer: bool, rounds: int, side_by_side: bool
+) -> dict[str, dict[str, Any]]:
+    two_cores = len(os.sched_getaffinity(0)) >= 2
+    sim_cpus = {0} if two_cores else None
+    hot_cpus = {1} if two_cores else None
+    os.sched_setaffinity(0, sim_cpus or os.sched_getaffinity(0))
+    sim = Sim(sim_cpus)
+    results: dict[str, dict[str, Any]] = {}
+    spin = ["--spin"] + (["--cpus", "1"] if two_cores else [])
+    sleeping: list[Callable[[], Contender]] = [
+        lambda: _relay(sim, "tick_to_trade_floor", [], hot_cpus),
+        lambda: _ems(sim, "tick_to_trade_default", [], hot_cpus),
+        lambda: _ems(sim, "tick_to_trade_default_unrehearsed", ["--rehearse-us", "0"], hot_cpus),
+    ]
+    if with_peer:
+        sleeping.append(lambda: _peer(sim, "tick_to_trade_peer", hot_cpus))
+    spinning: list[Callable[[], Contender]] = [
+        lambda: _relay(sim, "tick_to_trade_floor_spin", ["--spin"], hot_cpus),
+        lambda: _relay(sim, "tick_to_trade_floor_raw_spin", ["--raw"], hot_cpus),
+        lambda: _ems(sim, "tick_to_trade_spin", spin, None),
+    ]
+    measured: list[Contender] = []
     try:
-        time.sleep(0.5)  # let it subscribe
-        return _measure(sim, samples, warmup)
+        if side_by_side:
+            running: list[Contender] = []
+            try:
+                for start in sleeping:
+                    running.append(start())
+                _side_by_side(sim, running, samples, warmup, max(1, samples // rounds))
+            finally:
+                for contender in running:
+                    contender.stop()
+            measured = running + _in_turns(sim, spinning, samples, warmup, rounds)
+        else:
+            measured = _in_turns(sim, sleeping + spinning, samples, warmup, rounds)
+        for contender in measured:
+            results[contender.name] = {**_summary(contender.hist), "block_p50_us": contender.blocks}
+            print(
+                f"{contender.name:34s} "
+                + "  ".join(
+                    f"{k} {v:,.1f}"
+                    for k, v in results[contender.name].items()
+                    if isinstance(v, int | float)
+                )
+                + "  blocks p50 "
+                + " / ".join(f"{v:.1f}" for v in contender.blocks),
+                flush=True,
+            )
     finally:
-        _stop(proc)
+        _stop(sim.proc)
+    return results
 
 
 def _summary(hist: HdrHistogram) -> dict[str, Any]:
@@ -204,105 +350,6 @@ def _summary(hist: HdrHistogram) -> dict[str, Any]:
         "p99_9_us": hist.get_value_at_percentile(99.9) / 1000,
         "samples": hist.get_total_count(),
     }
-
-
-def run(samples: int, warmup: int, with_peer: bool, rounds: int) -> dict[str, dict[str, Any]]:
-    two_cores = len(os.sched_getaffinity(0)) >= 2
-    sim_cpus = {0} if two_cores else None
-    hot_cpus = {1} if two_cores else None
-    os.sched_setaffinity(0, sim_cpus or os.sched_getaffinity(0))
-    sim = Sim(sim_cpus)
-    results: dict[str, dict[str, Any]] = {}
-    try:
-        md = sim.spot["wsUrl"] + "/ws/btcusdt@trade"
-        contenders: list[tuple[str, Any]] = [
-            (
-                "tick_to_trade_floor",
-                lambda samples: _script(
-                    sim,
-                    samples,
-                    warmup,
-                    [str(HERE / "relay.py"), md, sim.spot["restUrl"], sim.info["apiKey"]],
-                    hot_cpus,
-                ),
-            ),
-            ("tick_to_trade_default", lambda samples: _ems(sim, samples, warmup, [], hot_cpus)),
-            (
-                "tick_to_trade_floor_spin",
-                lambda samples: _script(
-                    sim,
-                    samples,
-                    warmup,
-                    [str(HERE / "relay.py"), md, sim.spot["restUrl"], sim.info["apiKey"], "--spin"],
-                    hot_cpus,
-                ),
-            ),
-            (
-                "tick_to_trade_floor_raw_spin",
-                lambda samples: _script(
-                    sim,
-                    samples,
-                    warmup,
-                    [str(HERE / "relay.py"), md, sim.spot["restUrl"], sim.info["apiKey"], "--raw"],
-                    hot_cpus,
-                ),
-            ),
-            (
-                "tick_to_trade_spin",
-                lambda samples: _ems(
-                    sim, samples, warmup, ["--spin"] + (["--cpus", "1"] if two_cores else []), None
-                ),
-            ),
-        ]
-        if with_peer:
-            contenders.append(
-                (
-                    "tick_to_trade_peer",
-                    lambda samples: _script(
-                        sim,
-                        samples,
-                        warmup,
-                        [
-                            str(HERE / "peer_client.py"),
-                            sim.spot["restUrl"],
-                            sim.spot["wsUrl"],
-                            sim.info["apiKey"],
-                            sim.info["secretKey"],
-                            str(LEVEL),
-                        ],
-                        hot_cpus,
-                    ),
-                )
-            )
-        # The contenders take turns, `rounds` times, so that a slow spell of the shared
-        # machine falls on all of them rather than on whichever ran during it; each round
-        # starts one contender further on, so that none always runs right after the same
-        # one (which turned out to move a contender's figures by several µs).
-        hists: dict[str, HdrHistogram] = {}
-        turns: dict[str, list[float]] = {}
-        for round_no in range(rounds):
-            start = round_no % len(contenders)
-            for name, measure in contenders[start:] + contenders[:start]:
-                hist = measure(samples // rounds)
-                turns.setdefault(name, []).append(hist.get_value_at_percentile(50) / 1000)
-                if name in hists:
-                    hists[name].add(hist)
-                else:
-                    hists[name] = hist
-        for name, hist in hists.items():
-            results[name] = {**_summary(hist), "turn_p50_us": turns[name]}
-            print(
-                f"{name:26s} "
-                + "  ".join(
-                    f"{k} {v:,.1f}" for k, v in results[name].items() if isinstance(v, int | float)
-                )
-                + "  turns p50 "
-                + " / ".join(f"{v:.1f}" for v in turns[name]),
-                flush=True,
-            )
-    finally:
-        _stop(sim.proc)
-    return results
 
 
 def write(results: dict[str, dict[str, Any]], samples: int, rounds: int) -> None:
@@ -323,9 +370,14 @@ def write(results: dict[str, dict[str, Any]], samples: int, rounds: int) -> None
         "Time from the simulator writing a public trade frame to it reading the order the "
         "trade caused, measured by the simulator (one clock, its loop busy-polling). µs. "
         f"Each trade comes after {IDLE_S * 1000:g} ms of quiet, as a trigger waiting for its "
-        "level meets it; ems, the relay and the peer run pinned to CPU 1, the simulator "
-        f"to CPU 0. The contenders take turns, {rounds} times each (each round starting "
-        f"one contender further on), {WARMUP} warm-up trades per turn left out.",
+        "level meets it; the simulator runs pinned to CPU 0 and the contenders to CPU 1. "
+        "The contenders that sleep between trades (floor, default, peer) run side by side "
+        "and are sampled in turn, one trade each, the order rotating by one every time, so "
+        "that the shared machine's slow spells fall on all of them alike; each answers "
+        "trades on a symbol of its own (ems BTCUSDT, the relay ETHUSDT, the peer BNBUSDT). "
+        "The busy-polling contenders would share a core if they ran together, so they run "
+        f"one at a time, {rounds} turns each (each round starting one contender further "
+        f"on). {WARMUP} warm-up trades per contender (per turn) are left out.",
         "",
         "| contender | p50 | p99 | p99.9 | samples |",
         "|---|---|---|---|---|",
@@ -335,17 +387,18 @@ def write(results: dict[str, dict[str, Any]], samples: int, rounds: int) -> None
             f"| {name} | {r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['p99_9_us']:.1f} "
             f"| {int(r['samples'])} |"
         )
-    floor_turns = results["tick_to_trade_floor"]["turn_p50_us"]
-    default_turns = results["tick_to_trade_default"]["turn_p50_us"]
+    floor_blocks = results["tick_to_trade_floor"]["block_p50_us"]
+    default_blocks = results["tick_to_trade_default"]["block_p50_us"]
     lines += [
         "",
-        "p50 of each turn (µs), in the order they ran: "
+        f"p50 of each block of {samples // rounds:,} samples (µs), in the order they were "
+        "taken (side by side for the first three, turn by turn for the rest): "
         + "; ".join(
-            f"{name} {' / '.join(f'{v:.1f}' for v in r['turn_p50_us'])}"
+            f"{name} {' / '.join(f'{v:.1f}' for v in r['block_p50_us'])}"
             for name, r in results.items()
         )
-        + ". Default over floor, turn by turn: "
-        + ", ".join(f"{d / f:.2f}x" for d, f in zip(default_turns, floor_turns, strict=True))
+        + ". Default over floor, block by block (the same moments): "
+        + ", ".join(f"{d / f:.2f}x" for d, f in zip(default_blocks, floor_blocks, strict=True))
         + ".",
         "",
         "Goals: default p50 <= 1.15x floor - measured "
@@ -389,13 +442,21 @@ def main() -> int:
         default=4,
         help="turns each contender takes; samples are split between them (default 4)",
     )
+    p.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="run the sleeping contenders at once, one trade each in turn (they then meet "
+        "their trades with caches their neighbours have used); prints, writes no files",
+    )
     args = p.parse_args()
     samples = 200 if args.smoke else args.samples
     global IDLE_S
     IDLE_S = args.idle_ms / 1000
     rounds = 1 if args.smoke else max(1, args.rounds)
-    results = run(samples, 50 if args.smoke else WARMUP, not args.no_peer, rounds)
-    if not args.smoke:
+    results = run(
+        samples, 50 if args.smoke else WARMUP, not args.no_peer, rounds, args.side_by_side
+    )
+    if not args.smoke and not args.side_by_side:
         write(results, samples, rounds)
     return 0
 

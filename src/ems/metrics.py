@@ -71,6 +71,13 @@ class Metrics:
             registry=self.registry,
             buckets=LATENCY_BUCKETS[:12],
         )
+        self.rehearsals = Counter(
+            "hot_path_rehearsals",
+            "Timer rehearsals of the trade-to-order path while a trigger was armed "
+            "(default mode; a spinning loop rehearses between frames, uncounted)",
+            namespace=ns,
+            registry=self.registry,
+        )
         self.sessions = Gauge(
             "open_sessions",
             "Order sessions running",

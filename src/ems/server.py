@@ -64,6 +64,9 @@ class Server:
             risk=RiskEngine(table=parse_risk_table(cfg.risk)),
             journal=self.journal,
         )
+        if not cfg.spin:
+            # (A spinning loop rehearses between frames instead, see _spin_forever.)
+            self.engine.rehearse_every_s = cfg.rehearse_us / 1e6
         self.triggers = TriggerManagers(self.engine)
         self._runners: list[web.AppRunner] = []
         self.port = 0
@@ -107,7 +110,7 @@ WARM_EVERY = 64
 """Loop turns between hot-path rehearsals when spinning (tens of microseconds)."""
 
 
-def _spin_forever(loop: asyncio.AbstractEventLoop, warmers: list[Callable[[], None]]) -> None:
+def _spin_forever(loop: asyncio.AbstractEventLoop, warmers: list[Callable[[], bool]]) -> None:
     """Keeps a callback always ready, so the loop polls its sockets without blocking.
 
     Waking a process that sleeps in epoll costs tens of microseconds; a loop that never

@@ -6,11 +6,14 @@ import threading
 import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 from tests.e2e.conftest import Market, assert_matches_venue, start_session
-from tests.harness import Api
+from tests.harness import Api, Process, secret
 
 
 @pytest.fixture(params=["binance-spot", "binance-usdm-future"])
@@ -489,3 +492,64 @@ def test_a_manager_takes_no_trigger_before_its_stream_is_open(api: Api, sim: dic
         200,
         {"exchange": m.exchange, "symbol": symbol, "cleared": 0},
     )
+
+
+def _rehearsals(server: Process) -> float:
+    text = requests.get(server.info["metrics"], timeout=5).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "om_hot_path_rehearsals_total":
+                return sample.value
+    raise AssertionError("om_hot_path_rehearsals_total not exported")
+
+
+@pytest.mark.parametrize("period_us", [1000, 0])
+def test_an_armed_trigger_is_rehearsed_on_a_timer_until_it_is_cleared(
+    logs_dir: Path, sim: dict[str, Any], period_us: int
+):
+    """Default mode rehearses the trade-to-order path about every `--rehearse-us` while a
+    trigger is armed, and not at all before, after, or with `--rehearse-us 0`."""
+    key = secret("rehearse-" + uuid.uuid4().hex)
+    server = Process(
+        [
+            *("serve", "--key", key, "--port", "0", "--promPort", "0", "--journal", "none"),
+            *("--rehearse-us", str(period_us)),
+        ],
+        logs_dir / f"ems-rehearse-{period_us}.log",
+    )
+    try:
+        m = start_session(Api(server.info["url"], key), sim, "binance-spot", "rehearse")
+        status, body = m.api.post(
+            "/startTriggerManager",
+            {"symbol": m.symbol, "exchange": m.exchange, "sessionId": m.session_id},
+        )
+        assert status == 200, body
+        time.sleep(0.2)
+        assert _rehearsals(server) == 0  # a manager with nothing armed does not wake up
+        bid, _ = m.best()
+        order = m.order(
+            clOrderId=m.cl(),
+            transactionType="insert",
+            side="buy",
+            price=m.price(bid - 500 * m.tick),
+            qty=m.qty,
+        )
+        status, body = _set(m, "far", m.price(bid * 2), "up", [order])
+        assert status == 200, body
+        time.sleep(0.5)
+        armed = _rehearsals(server)
+        if period_us == 0:
+            assert armed == 0
+        else:
+            # About 500 in half a second; a busy machine delays timers, never adds any.
+            assert 50 <= armed <= 600, armed
+        status, body = m.api.post(
+            "/clearTrigger", {"id": "far", "symbol": m.symbol, "exchange": m.exchange}
+        )
+        assert status == 200, body
+        time.sleep(0.05)  # a rehearsal already due may still run once
+        cleared = _rehearsals(server)
+        time.sleep(0.3)
+        assert _rehearsals(server) == cleared
+    finally:
+        server.stop()

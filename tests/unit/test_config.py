@@ -35,6 +35,14 @@ def test_a_no_flag_turns_off_what_the_environment_or_file_turned_on(tmp_path):
     assert (off.testnet, off.debug, off.spin) == (False, False, False)
 
 
+def test_the_rehearsal_period_defaults_to_a_millisecond_and_zero_turns_it_off():
+    assert load(["--key", "k"], {}).rehearse_us == 1000
+    assert load(["--key", "k", "--rehearse-us", "0"], {}).rehearse_us == 0
+    assert load(["--key", "k"], {"EMS_REHEARSE_US": "2500"}).rehearse_us == 2500
+    with pytest.raises(ConfigError, match="--rehearse-us must be an integer"):
+        load(["--key", "k", "--rehearse-us", "1ms"], {})
+
+
 def test_missing_key_is_refused():
     with pytest.raises(ConfigError, match="--key is required"):
         load([], {})
@@ -46,6 +54,10 @@ def test_missing_key_is_refused():
         ({"EMS_PORT": "http"}, "EMS_PORT must be an integer"),
         ({"EMS_PORT": "70000"}, "port number"),
         ({"EMS_DEBUG": "maybe"}, "EMS_DEBUG must be a boolean"),
+        ({"EMS_REHEARSE_US": "-1"}, "EMS_REHEARSE_US must be a period in microseconds"),
+        ({"EMS_REHEARSE_US": "500"}, r"microseconds \(1000-1000000\), or 0"),
+        ({"EMS_REHEARSE_US": "1000001"}, r"microseconds \(1000-1000000\), or 0"),
+        ({"EMS_PORT": "-1"}, r"port number \(0-65535\)$"),
     ],
 )
 def test_bad_values_name_their_source(env, message):

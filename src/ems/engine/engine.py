@@ -61,13 +61,48 @@ class Engine:
         self._watching: dict[tuple[str, str], asyncio.Task[None]] = {}
         """Feeds being started for a price band's first order on a symbol."""
         self._recovering: set[asyncio.Task[None]] = set()
-        self.warmers: list[Callable[[], None]] = []
-        """Hot-path rehearsals run by a busy-polling loop between frames (--spin)."""
+        self.warmers: list[Callable[[], bool]] = []
+        """Hot-path rehearsals: each runs the trade-to-order path short of sending and
+        says whether it had anything armed to rehearse. A busy-polling loop (--spin) runs
+        them between frames; a sleeping one on a timer (`rehearse_every_s`)."""
+        self.rehearse_every_s = 0.0
+        """The sleeping loop's rehearsal period while something is armed (0: none)."""
+        self._rehearsal: asyncio.TimerHandle | None = None
         self.on_restoring: list[Callable[[OrderSession], None]] = []
         """Called with each recovering session after its journal is read and before it is
         reconciled (strategies name the orders they may have sent here)."""
         self.on_recovered: list[Callable[[OrderSession], Awaitable[None]]] = []
         """Called with each session recovered from the journal (strategies restore here)."""
+
+    def rehearse_soon(self) -> None:
+        """Starts the rehearsal timer unless it runs already or is off; it keeps running
+        for as long as a warmer says it has something armed.
+
+        A loop that sleeps between trades finds its hot path gone from the CPU's caches
+        when a trade wakes it: what ran since (the last order's replies and events, the
+        API) has pushed it out, and reloading it is most of what separates ems from a
+        relay that does nothing. Rehearsing it every millisecond or so keeps it loaded,
+        at the price of that many short wake-ups while a trigger is armed.
+        """
+        if self.rehearse_every_s <= 0 or self._rehearsal is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a synchronous caller): nothing to keep warm yet
+        self._rehearsal = loop.call_later(self.rehearse_every_s, self._rehearse)
+
+    def _rehearse(self) -> None:
+        self._rehearsal = None
+        armed = False
+        for warm in tuple(self.warmers):
+            try:
+                armed = warm() or armed
+            except Exception:
+                log.exception("hot-path rehearsal failed")
+        if armed:
+            self.metrics.rehearsals.inc()
+            self.rehearse_soon()
 
     def session(self, session_id: object, field: str = "sessionId") -> OrderSession:
         """The running session named `session_id`, or a 404 naming the field."""
@@ -393,6 +428,9 @@ class Engine:
         return False
 
     async def close(self) -> None:
+        if self._rehearsal is not None:
+            self._rehearsal.cancel()
+            self._rehearsal = None
         for task in self._recovering:
             task.cancel()
         for feed in self._watched.values():

@@ -92,10 +92,12 @@ class TriggerManager:
         self.ready = True
         self.engine.warmers.append(self.warm)
 
-    def warm(self) -> None:
+    def warm(self) -> bool:
         """Exercises the trade-to-order path without acting: parse the latest frame,
         look it up in the index, render the nearest trigger's first order (or sign a
-        dummy one)."""
+        dummy one). False, doing nothing, while no trigger is armed."""
+        if not self.triggers:
+            return False
         frame = self.feed.last_frame
         if frame:
             try:
@@ -107,8 +109,9 @@ class TriggerManager:
             prepared = trigger.orders[0].prepared if trigger.orders else None
             if prepared is not None and prepared.armed is not None:
                 prepared.armed.render()
-                return
+                return True
         self.session.venue.warm()
+        return True
 
     async def stop(self) -> None:
         self.clear_all()
@@ -153,6 +156,7 @@ class TriggerManager:
         )
         self.triggers[trigger_id] = trigger
         self._by_number[trigger.number] = trigger
+        self.engine.rehearse_soon()
         self._journal(
             trigger_id,
             {

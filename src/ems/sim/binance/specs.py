@@ -86,6 +86,24 @@ SPOT_SYMBOLS = (
         mm_step=D("0.05"),
         mm_size=D("5.0000"),
     ),
+    SymbolSpec(
+        symbol="BNBUSDT",
+        base="BNB",
+        quote="USDT",
+        tick=D("0.01"),
+        step=D("0.001"),
+        min_qty=D("0.001"),
+        max_qty=D("90000"),
+        market_max_qty=D("10000"),
+        min_price=D("0.01"),
+        max_price=D("100000"),
+        min_notional=D("5"),
+        price_precision=2,
+        qty_precision=3,
+        mid=D("600.00"),
+        mm_step=D("0.05"),
+        mm_size=D("20.000"),
+    ),
 )
 
 USDM_SYMBOLS = (
