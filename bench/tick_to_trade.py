@@ -3,6 +3,8 @@ simulator reads the resulting order?
 
 Contenders, measured in one run against one `ems sim`, taking turns (--rounds):
   tick_to_trade_default  ems serve (trigger manager), event loop sleeping in the kernel
+                         and rehearsing the armed path every millisecond
+  tick_to_trade_default_unrehearsed  the same with --rehearse-us 0
   tick_to_trade_spin     ems serve --spin --cpus 1 (busy-polling loop on its own core)
   tick_to_trade_floor    bench/relay.py: answers every trade frame with a fixed order
   tick_to_trade_floor_spin        the same relay, its loop busy-polling
@@ -15,6 +17,7 @@ number is measured by the same process with the same clock.
 
     python bench/tick_to_trade.py               # 20,000 samples per contender
     python bench/tick_to_trade.py --smoke       # 200 samples, for CI
+    python bench/tick_to_trade.py --side-by-side   # the sleeping ones at once (prints only)
 """
 
 from __future__ import annotations
@@ -326,7 +329,7 @@ def run(
         else:
             measured = _in_turns(sim, sleeping + spinning, samples, warmup, rounds)
         for contender in measured:
-            results[contender.name] = {**_summary(contender.hist), "block_p50_us": contender.blocks}
+            results[contender.name] = {**_summary(contender.hist), "turn_p50_us": contender.blocks}
             print(
                 f"{contender.name:34s} "
                 + "  ".join(
@@ -334,7 +337,7 @@ def run(
                     for k, v in results[contender.name].items()
                     if isinstance(v, int | float)
                 )
-                + "  blocks p50 "
+                + "  turns p50 "
                 + " / ".join(f"{v:.1f}" for v in contender.blocks),
                 flush=True,
             )
@@ -370,14 +373,11 @@ def write(results: dict[str, dict[str, Any]], samples: int, rounds: int) -> None
         "Time from the simulator writing a public trade frame to it reading the order the "
         "trade caused, measured by the simulator (one clock, its loop busy-polling). µs. "
         f"Each trade comes after {IDLE_S * 1000:g} ms of quiet, as a trigger waiting for its "
-        "level meets it; the simulator runs pinned to CPU 0 and the contenders to CPU 1. "
-        "The contenders that sleep between trades (floor, default, peer) run side by side "
-        "and are sampled in turn, one trade each, the order rotating by one every time, so "
-        "that the shared machine's slow spells fall on all of them alike; each answers "
-        "trades on a symbol of its own (ems BTCUSDT, the relay ETHUSDT, the peer BNBUSDT). "
-        "The busy-polling contenders would share a core if they ran together, so they run "
-        f"one at a time, {rounds} turns each (each round starting one contender further "
-        f"on). {WARMUP} warm-up trades per contender (per turn) are left out.",
+        "level meets it; the simulator runs pinned to CPU 0 and the contenders to CPU 1, "
+        "one at a time, each answering trades on a symbol of its own (ems BTCUSDT, the "
+        "relay ETHUSDT, the peer BNBUSDT; the relay and the peer on the simulator's second "
+        f"account). They take turns, {rounds} each (each round starting one contender "
+        f"further on); {WARMUP} warm-up trades per turn are left out.",
         "",
         "| contender | p50 | p99 | p99.9 | samples |",
         "|---|---|---|---|---|",
@@ -387,20 +387,28 @@ def write(results: dict[str, dict[str, Any]], samples: int, rounds: int) -> None
             f"| {name} | {r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['p99_9_us']:.1f} "
             f"| {int(r['samples'])} |"
         )
-    floor_blocks = results["tick_to_trade_floor"]["block_p50_us"]
-    default_blocks = results["tick_to_trade_default"]["block_p50_us"]
+    floor_turns = results["tick_to_trade_floor"]["turn_p50_us"]
+    default_turns = results["tick_to_trade_default"]["turn_p50_us"]
+    unrehearsed = results.get("tick_to_trade_default_unrehearsed")
     lines += [
         "",
-        f"p50 of each block of {samples // rounds:,} samples (µs), in the order they were "
-        "taken (side by side for the first three, turn by turn for the rest): "
+        "p50 of each turn (µs), in the order they ran: "
         + "; ".join(
-            f"{name} {' / '.join(f'{v:.1f}' for v in r['block_p50_us'])}"
+            f"{name} {' / '.join(f'{v:.1f}' for v in r['turn_p50_us'])}"
             for name, r in results.items()
         )
-        + ". Default over floor, block by block (the same moments): "
-        + ", ".join(f"{d / f:.2f}x" for d, f in zip(default_blocks, floor_blocks, strict=True))
+        + ". Default over floor, turn by turn (adjacent turns, not the same moments): "
+        + ", ".join(f"{d / f:.2f}x" for d, f in zip(default_turns, floor_turns, strict=True))
         + ".",
         "",
+    ]
+    if unrehearsed is not None:
+        lines += [
+            f"Rehearsals (`--rehearse-us`, default 1000) against none: p50 {default:.1f} "
+            f"against {unrehearsed['p50_us']:.1f} µs.",
+            "",
+        ]
+    lines += [
         "Goals: default p50 <= 1.15x floor - measured "
         f"{default / floor:.2f}x; spin p50 <= 15 µs and p99 <= 30 µs - measured "
         f"{spin['p50_us']:.1f} / {spin['p99_us']:.1f} µs"
