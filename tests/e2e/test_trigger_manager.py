@@ -534,10 +534,20 @@ def test_an_armed_trigger_is_rehearsed_on_a_timer_until_it_is_cleared(
             price=m.price(bid - 500 * m.tick),
             qty=m.qty,
         )
+        stats = {"apiKey": m.account["apiKey"]}
+        before = m.venue("GET", "/sim/stats", params=stats)["requests"]
         status, body = _set(m, "far", m.price(bid * 2), "up", [order])
         assert status == 200, body
         time.sleep(0.5)
         armed = _rehearsals(server)
+        # A rehearsal renders and signs the order but sends nothing to the venue (reads,
+        # such as a clock sync falling due, are not what this is about).
+        after = m.venue("GET", "/sim/stats", params=stats)["requests"]
+        assert {k: n for k, n in after.items() if not k.startswith("GET ")} == {
+            k: n for k, n in before.items() if not k.startswith("GET ")
+        }
+        status, body = m.api.get("/orders", sessionId=m.session_id, all="true")
+        assert status == 200 and body == [], body
         if period_us == 0:
             assert armed == 0
         else:
