@@ -526,14 +526,9 @@ def test_an_armed_trigger_is_rehearsed_on_a_timer_until_it_is_cleared(
         assert status == 200, body
         time.sleep(0.2)
         assert _rehearsals(server) == 0  # a manager with nothing armed does not wake up
-        bid, _ = m.best()
-        order = m.order(
-            clOrderId=m.cl(),
-            transactionType="insert",
-            side="buy",
-            price=m.price(bid - 500 * m.tick),
-            qty=m.qty,
-        )
+        bid, ask = m.best()
+        m.ref_mid = (bid + ask) / 2
+        order = _far_buy(m, m.cl())
         stats = {"apiKey": m.account["apiKey"]}
         before = m.venue("GET", "/sim/stats", params=stats)["requests"]
         status, body = _set(m, "far", m.price(bid * 2), "up", [order])
