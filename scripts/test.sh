@@ -16,6 +16,7 @@ echo "== benchmarks (smoke)"
 python bench/run.py --smoke
 python -m pytest -q -p no:cacheprovider bench/test_kernels.py --benchmark-disable
 python bench/tick_to_trade.py --smoke --no-peer
+python bench/tick_to_trade.py --smoke --no-peer --side-by-side
 python bench/journal.py --smoke
 python bench/load.py --smoke
 python bench/loopback.py --smoke
