@@ -110,12 +110,12 @@ WARM_EVERY = 64
 """Loop turns between hot-path rehearsals when spinning (tens of microseconds)."""
 
 
-def _spin_forever(loop: asyncio.AbstractEventLoop, warmers: list[Callable[[], bool]]) -> None:
+def _spin_forever(loop: asyncio.AbstractEventLoop, rehearse: Callable[[], bool]) -> None:
     """Keeps a callback always ready, so the loop polls its sockets without blocking.
 
     Waking a process that sleeps in epoll costs tens of microseconds; a loop that never
     sleeps sees a frame as soon as it lands, at the price of a whole core. Every few
-    dozen turns it also rehearses the trade-to-order path (`Engine.warmers`), so that
+    dozen turns it also rehearses the trade-to-order path (`Engine.run_warmers`), so that
     code is still in the CPU's caches when a real trade arrives.
     """
     turns = 0
@@ -124,11 +124,7 @@ def _spin_forever(loop: asyncio.AbstractEventLoop, warmers: list[Callable[[], bo
         nonlocal turns
         turns += 1
         if turns % WARM_EVERY == 0:
-            for warm in warmers:
-                try:
-                    warm()
-                except Exception:
-                    log.exception("warm-up failed")
+            rehearse()
         loop.call_soon(again)
 
     loop.call_soon(again)
@@ -191,7 +187,7 @@ async def serve(cfg: Config) -> None:
     server = Server(cfg)
     loop = asyncio.get_running_loop()
     if cfg.spin:
-        _spin_forever(loop, server.engine.warmers)
+        _spin_forever(loop, server.engine.run_warmers)
     await server.start()
     if cfg.cpus is not None:
         _place_threads(parse_cpus(cfg.cpus), cfg.spin)

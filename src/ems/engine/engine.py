@@ -92,15 +92,22 @@ class Engine:
             return  # no loop (a synchronous caller): nothing to keep warm yet
         self._rehearsal = loop.call_later(self.rehearse_every_s, self._rehearse)
 
-    def _rehearse(self) -> None:
-        self._rehearsal = None
+    def run_warmers(self) -> bool:
+        """Runs every rehearsal once; True if any had something armed. One that raises is
+        logged and dropped: rehearsals run hundreds of times a second, and a broken one
+        would otherwise fill the log while costing only its own manager's warmth."""
         armed = False
         for warm in tuple(self.warmers):
             try:
                 armed = warm() or armed
             except Exception:
-                log.exception("hot-path rehearsal failed")
-        if armed:
+                log.exception("hot-path rehearsal failed; it will not run again")
+                self.warmers.remove(warm)
+        return armed
+
+    def _rehearse(self) -> None:
+        self._rehearsal = None
+        if self.run_warmers():
             self.metrics.rehearsals.inc()
             self.rehearse_soon()
 
