@@ -358,18 +358,23 @@ class OrderSession:
         armed = self.venue.arm_insert(order)
         if armed is None:
             return Prepared(order, self.venue.prepare_insert(order), req)
-        template, send_rendered, write_now = armed
+        template, write_now, send_later = armed
+
+        def send_rendered(data: bytes) -> Awaitable[ExecutionReport | None]:
+            sent = write_now(data)
+            return send_later(data) if sent is None else sent
+
         prepared = Prepared(
             order, lambda: send_rendered(template.render()), req, template, send_rendered
         )
-        prepared.fire = self._firing(prepared, send_rendered, write_now)
+        prepared.fire = self._firing(prepared, write_now, send_later)
         return prepared
 
     def _firing(
         self,
         prepared: Prepared,
-        send_rendered: Callable[[bytes], Awaitable[ExecutionReport | None]],
         write_now: Callable[[bytes], Awaitable[ExecutionReport | None] | None],
+        send_later: Callable[[bytes], Awaitable[ExecutionReport | None]],
     ) -> Callable[[bytes], None]:
         """The send call the trigger index makes for an armed insert, with the request it
         rendered: `send_prepared`'s checks and write, in fewer steps.
@@ -401,7 +406,7 @@ class OrderSession:
                     return
             sent = write_now(rendered)
             if sent is None:
-                sent = send_rendered(rendered)
+                sent = send_later(rendered)
             self._register(order, sent)
 
         return fire

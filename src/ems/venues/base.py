@@ -95,12 +95,12 @@ class Capabilities:
 
 ArmedInsert = tuple[
     ArmedOrder,
-    Callable[[bytes], Awaitable["ExecutionReport | None"]],
     Callable[[bytes], Awaitable["ExecutionReport | None"] | None],
+    Callable[[bytes], Awaitable["ExecutionReport | None"]],
 ]
-"""An insert as a core template, the function that sends a rendered copy (waiting for a
-connection, or refusing during a rate-limit wait, as any insert would), and the one that
-writes it only if it can go out at once (None if not: the caller then uses the first)."""
+"""An insert as a core template, the function that writes a rendered copy only if it can
+go out at once (None if not), and the one that sends it otherwise (waiting for a
+connection, or refusing during a rate-limit wait, as any insert would)."""
 
 
 class VenueListener(Protocol):

@@ -108,17 +108,17 @@ class BinanceRest:
         path: str,
         params: Mapping[str, object],
         finish: Callable[[Awaitable[Any]], Awaitable[T]],
-    ) -> tuple[ArmedOrder, Callable[[bytes], Awaitable[T]], Callable[[bytes], Awaitable[T] | None]]:
+    ) -> tuple[ArmedOrder, Callable[[bytes], Awaitable[T] | None], Callable[[bytes], Awaitable[T]]]:
         """A signed request built now but for its timestamp and signature.
 
         Returns the core's template of it, which the trigger index renders (timestamp
-        and HMAC) in the call that sees the trade; the function that sends a rendered
-        copy and returns `finish` applied to the awaitable reply (`finish` runs after the
-        write); and the same function for the trigger path, which writes only when the
-        request can go out at once (an idle connection, no rate-limit wait) and
-        otherwise returns None without doing anything. The template keeps the clock
-        offset of the moment it was armed; a venue that then refuses the timestamp
-        (-1021) gets the order again after a resync (see the session's clock retry).
+        and HMAC) in the call that sees the trade; the function that writes a rendered
+        copy if it can go out at once (an idle connection, no rate-limit wait) and
+        returns `finish` applied to the awaitable reply (`finish` runs after the write),
+        or else None without doing anything; and the function for the else, which
+        sends the request as any other would. The template keeps the clock offset of
+        the moment it was armed; a venue that then refuses the timestamp (-1021) gets
+        the order again after a resync (see the session's clock retry).
         """
         query = f"{encode_query(params)}&recvWindow={RECV_WINDOW_MS}&timestamp="
         head = f"{self.pool.request_head(method, path)}?{query}"
@@ -139,12 +139,12 @@ class BinanceRest:
                 return None
             return finish(self._reply(sent, method, path, "", {}))
 
-        def write(data: bytes) -> Awaitable[T]:
-            # Else: start() refuses with the rate-limit wait left, or queues the request
-            # for the next free connection.
-            return write_now(data) or finish(self.start(method, path, params))
+        def send_later(data: bytes) -> Awaitable[T]:
+            # start() refuses with the rate-limit wait left, or queues the request for
+            # the next free connection (signed again when it goes).
+            return finish(self.start(method, path, params))
 
-        return template, write, write_now
+        return template, write_now, send_later
 
     async def request(
         self,
