@@ -15,7 +15,8 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from tests.harness import Api, Stream
+from prometheus_client.parser import text_string_to_metric_families
+from tests.harness import Api, Process, Stream
 
 MARKETS = {
     "binance-spot": {"symbol": "BTCUSDT", "api": "/api/v3", "qty": 0.001, "account": 0},
@@ -279,3 +280,21 @@ def _differences(m: Market) -> list[str]:
 
 
 _WORKING = {"pendingnew", "new", "partiallyfilled", "pendingupdate", "pendingcancel"}
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+"""Every sample of a Prometheus scrape, by name and labels."""
+
+
+def scrape_metrics(server: Process) -> Samples:
+    text = requests.get(server.info["metrics"], timeout=5).text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def metric_value(samples: Samples, name: str, **labels: str) -> float:
+    """A sample's value, 0 if the scrape has none by that name and labels."""
+    return samples.get((name, frozenset(labels.items())), 0.0)

@@ -7,35 +7,25 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import requests
-from prometheus_client.parser import text_string_to_metric_families
-from tests.e2e.conftest import Market, start_session, status_is
+from tests.e2e.conftest import (
+    Market,
+    Samples,
+    metric_value,
+    scrape_metrics,
+    start_session,
+    status_is,
+)
 from tests.harness import Api, Process
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def _scrape(server: Process) -> Samples:
-    text = requests.get(server.info["metrics"], timeout=5).text
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def _value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def _moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
-    return _value(after, name, **labels) - _value(before, name, **labels)
+    return metric_value(after, name, **labels) - metric_value(before, name, **labels)
 
 
 def test_order_flow_moves_sent_updates_latency_and_position(ems_server: Process, market: Market):
     ex = market.exchange
     ws = market.stream()
-    before = _scrape(ems_server)
+    before = scrape_metrics(ems_server)
     resting, taker = market.cl(), market.cl()
     bid, _ = market.best()
     price = market.price(bid - 200 * market.tick)
@@ -56,7 +46,7 @@ def test_order_flow_moves_sent_updates_latency_and_position(ems_server: Process,
     )
     ws.wait(status_is(taker, "filled"))
     market.send(transactionType="pull")
-    after = _scrape(ems_server)
+    after = scrape_metrics(ems_server)
 
     sent = "om_orders_sent_total"
     for tx, count in (("insert", 2), ("update", 1), ("delete", 1), ("pull", 1)):
@@ -71,10 +61,10 @@ def test_order_flow_moves_sent_updates_latency_and_position(ems_server: Process,
     assert _moved(before, after, f"{latency}_count", exchange=ex) == 2
     assert _moved(before, after, f"{latency}_sum", exchange=ex) > 0
     _, sessions = market.api.get("/sessions")
-    assert _value(after, "om_open_sessions") == len(sessions)
+    assert metric_value(after, "om_open_sessions") == len(sessions)
     _, pos = market.api.get("/getPosition", sessionId=market.session_id, symbol=market.symbol)
     assert pos["position"] != 0
-    assert _value(
+    assert metric_value(
         after, "om_position", session=market.session_id, exchange=ex, symbol=market.symbol
     ) == pytest.approx(pos["position"])
     ws.close()
@@ -108,7 +98,7 @@ def test_refusals_by_ems_are_counted_by_reason(ems_server: Process, spot: Market
         (order(orderType="postonly", tif="ioc"), "unsupported_tif"),
         (order(orderType="stop"), "invalid_order_type"),
     ]
-    before = _scrape(ems_server)
+    before = scrape_metrics(ems_server)
     for body, reason in refusals:
         status, answer = spot.api.post("/sendOrder", body)
         assert 400 <= status < 500, (reason, answer)
@@ -123,7 +113,7 @@ def test_refusals_by_ems_are_counted_by_reason(ems_server: Process, spot: Market
     ws.send(ghost)
     ws.wait(status_is(ghost["clOrderId"], "rejected"))
     ws.close()
-    after = _scrape(ems_server)
+    after = scrape_metrics(ems_server)
 
     expected: dict[tuple[str, str], int] = {
         ("binance-spot", "off_tick"): 2,

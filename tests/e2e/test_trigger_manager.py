@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from prometheus_client.parser import text_string_to_metric_families
-from tests.e2e.conftest import Market, assert_matches_venue, start_session
+from tests.e2e.conftest import Market, assert_matches_venue, scrape_metrics, start_session
 from tests.harness import Api, Process, secret
 
 
@@ -495,12 +493,10 @@ def test_a_manager_takes_no_trigger_before_its_stream_is_open(api: Api, sim: dic
 
 
 def _rehearsals(server: Process) -> float:
-    text = requests.get(server.info["metrics"], timeout=5).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "om_hot_path_rehearsals_total":
-                return sample.value
-    raise AssertionError("om_hot_path_rehearsals_total not exported")
+    samples = scrape_metrics(server)
+    key = ("om_hot_path_rehearsals_total", frozenset())
+    assert key in samples, "om_hot_path_rehearsals_total not exported"
+    return samples[key]
 
 
 @pytest.mark.parametrize("period_us", [1000, 0])
