@@ -30,6 +30,10 @@ class Config:
     """Without --spin: while a trigger is armed, rehearse its trade-to-order path this
     often (µs, 1000 or more; 0 never), so that it is still in the CPU's caches when the
     trade comes."""
+    cpu_latency_us: int | None = None
+    """Hold the kernel's CPU latency limit (/dev/cpu_dma_latency) at this many µs while
+    the process runs, so that idle CPUs wait in states they leave that fast; 0 makes
+    them poll instead of halting. Unset: no limit asked for."""
     journal: str = "ems-journal.db"
     """SQLite journal file; "none" disables journaling."""
     secrets_key: str | None = None
@@ -83,10 +87,14 @@ def _coerce(name: str, kind: type, value: Any, source: str) -> Any:
     return value
 
 
-_INT_RANGES = {"rehearse_us": (1000, 1_000_000, "a period in microseconds")}
+_INT_RANGES = {
+    "rehearse_us": (1000, 1_000_000, "a period in microseconds"),
+    "cpu_latency_us": (0, 1_000_000, "a latency in microseconds"),
+}
 """Settings that are integers but not ports: (lowest, highest, what they are); 0 is
-always allowed (a port picked by the system; no rehearsals). The event loop's timers
-count whole milliseconds, so a shorter rehearsal period would rehearse on every turn."""
+always allowed (a port picked by the system; no rehearsals; idle CPUs polling). The
+event loop's timers count whole milliseconds, so a shorter rehearsal period would
+rehearse on every turn."""
 
 _KINDS: dict[str, type] = {
     "key": str,
@@ -99,6 +107,7 @@ _KINDS: dict[str, type] = {
     "cpus": str,
     "spin": bool,
     "rehearse_us": int,
+    "cpu_latency_us": int,
     "journal": str,
     "secrets_key": str,
 }
@@ -133,6 +142,12 @@ def parser() -> argparse.ArgumentParser:
         dest="rehearse_us",
         help="without --spin, while a trigger is armed, rehearse its path this often "
         "(microseconds, at least 1000, default 1000; 0 never)",
+    )
+    p.add_argument(
+        "--cpu-latency-us",
+        dest="cpu_latency_us",
+        help="while running, keep every CPU in idle states it wakes from this fast "
+        "(microseconds; 0 makes idle CPUs poll; needs write access to /dev/cpu_dma_latency)",
     )
     return p
 

@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import signal
+import struct
 import sys
 import threading
 from collections.abc import Callable
@@ -159,6 +160,27 @@ def _collect_between_events(loop: asyncio.AbstractEventLoop) -> None:
     loop.call_later(GC_EVERY_S, collect)
 
 
+CPU_LATENCY_DEVICE = "/dev/cpu_dma_latency"
+
+
+def hold_cpu_latency(us: int, device: str | None = None) -> int:
+    """Asks the kernel to keep every CPU in idle states it can leave within `us`
+    microseconds, for as long as the returned file descriptor stays open (the kernel
+    drops the request when it closes, also when the process dies).
+
+    At 0 an idle CPU polls instead of halting, so a process sleeping in epoll is woken
+    without the CPU's (or, in a VM, the hypervisor's) wake-up cost. Raises OSError when
+    the device cannot be opened (it belongs to root).
+    """
+    fd = os.open(device or CPU_LATENCY_DEVICE, os.O_WRONLY)
+    try:
+        os.write(fd, struct.pack("i", us))
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _place_threads(cpus: set[int], spin: bool) -> None:
     """Gives the event loop the first of `cpus` and ems's other threads (the journal
     writer) the rest, so a spinning loop does not starve them and they do not delay it.
@@ -233,5 +255,25 @@ def main(argv: list[str]) -> int:
             print(f"ems serve: cannot pin to CPUs {sorted(cpus)}: {exc}", file=sys.stderr)
             return 2
         log.info("pinned to CPUs %s", sorted(cpus))
-    uvloop.run(serve(cfg))
+    latency_fd = None
+    if cfg.cpu_latency_us is not None:
+        try:
+            latency_fd = hold_cpu_latency(cfg.cpu_latency_us)
+        except OSError as exc:
+            print(
+                f"ems serve: --cpu-latency-us needs write access to {CPU_LATENCY_DEVICE} "
+                f"(root, or the device passed into the container): {exc.strerror}",
+                file=sys.stderr,
+            )
+            return 2
+        log.info(
+            "idle CPUs held to a wake-up latency of %d µs%s",
+            cfg.cpu_latency_us,
+            " (they poll)" if cfg.cpu_latency_us == 0 else "",
+        )
+    try:
+        uvloop.run(serve(cfg))
+    finally:
+        if latency_fd is not None:
+            os.close(latency_fd)
     return 0

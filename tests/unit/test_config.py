@@ -43,6 +43,14 @@ def test_the_rehearsal_period_defaults_to_a_millisecond_and_zero_turns_it_off():
         load(["--key", "k", "--rehearse-us", "1ms"], {})
 
 
+def test_the_cpu_latency_limit_is_unset_by_default_and_zero_is_a_value():
+    assert load(["--key", "k"], {}).cpu_latency_us is None
+    assert load(["--key", "k", "--cpu-latency-us", "0"], {}).cpu_latency_us == 0
+    assert load(["--key", "k"], {"EMS_CPU_LATENCY_US": "20"}).cpu_latency_us == 20
+    with pytest.raises(ConfigError, match="--cpu-latency-us must be an integer"):
+        load(["--key", "k", "--cpu-latency-us", "poll"], {})
+
+
 def test_missing_key_is_refused():
     with pytest.raises(ConfigError, match="--key is required"):
         load([], {})
@@ -58,6 +66,7 @@ def test_missing_key_is_refused():
         ({"EMS_REHEARSE_US": "500"}, r"microseconds \(1000-1000000\), or 0"),
         ({"EMS_REHEARSE_US": "1000001"}, r"microseconds \(1000-1000000\), or 0"),
         ({"EMS_PORT": "-1"}, r"port number \(0-65535\)$"),
+        ({"EMS_CPU_LATENCY_US": "-1"}, r"EMS_CPU_LATENCY_US must be a latency in microseconds"),
     ],
 )
 def test_bad_values_name_their_source(env, message):
