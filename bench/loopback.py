@@ -12,7 +12,10 @@ Each runs twice: both sides busy-polling (non-blocking reads in a loop) and both
 sleeping in the kernel between messages (blocking reads). The venue side pauses 2 ms
 before each message, as the tick-to-trade benchmark does; `ping_pong_spin_back_to_back`
 is the busy-polling ping-pong without that pause, the way such figures are usually
-quoted. µs, measured by the side that writes first, on one clock.
+quoted. `trade_to_order_sleep_idle_poll` is the sleeping trade-to-order while this
+process holds the kernel's CPU latency limit at 0 (idle CPUs poll instead of halting, as
+under `ems serve --cpu-latency-us 0`); it needs root and is left out without. µs,
+measured by the side that writes first, on one clock.
 
     python bench/loopback.py            # 20,000 samples each, writes RESULTS.md / results.json
     python bench/loopback.py --smoke    # 500 samples, nothing written
@@ -21,8 +24,10 @@ quoted. µs, measured by the side that writes first, on one clock.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
+import struct
 import sys
 import time
 from typing import Any
@@ -133,9 +138,19 @@ def run(samples: int, warmup: int) -> dict[str, dict[str, Any]]:
         for spin, mode in ((True, "spin"), (False, "sleep"))
     ]
     runs.append(("loopback_ping_pong_spin_back_to_back", False, True, 0))
+    runs.append(("loopback_trade_to_order_sleep_idle_poll", True, False, PAUSE_NS))
     results = {}
     for name, two, spin, pause_ns in runs:
-        results[name] = _summary(_venue(samples, warmup, two, spin, cpus, pause_ns))
+        with contextlib.ExitStack() as held:
+            if name.endswith("_idle_poll"):
+                try:
+                    fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+                except OSError as exc:
+                    print(f"{name}: left out ({exc.strerror})", flush=True)
+                    continue
+                held.callback(os.close, fd)  # the limit holds until this closes
+                os.write(fd, struct.pack("i", 0))
+            results[name] = _summary(_venue(samples, warmup, two, spin, cpus, pause_ns))
         r = results[name]
         print(
             f"{name:38s} p50 {r['p50_us']:.1f}  p99 {r['p99_us']:.1f}  "
@@ -153,7 +168,8 @@ def write(results: dict[str, dict[str, Any]]) -> None:
         "Plain Python sockets in two processes on two CPUs, no simulator, no event loop "
         "(see the script's docstring). `ping_pong` is one connection written both ways; "
         "`trade_to_order` is the tick-to-trade shape, a trade read on one connection and "
-        "an order written on another. µs.",
+        "an order written on another; `_idle_poll` sleeps as `_sleep` does, with the "
+        "kernel's CPU latency limit held at 0 so idle CPUs poll instead of halting. µs.",
         "",
         "| measure | p50 | p99 | p99.9 | samples |",
         "|---|---|---|---|---|",

@@ -4,12 +4,15 @@ It reads the venue's trade stream with picows and answers every trade frame by w
 one fixed, pre-built order request on an open HTTP connection: no parsing, no decision,
 no signing. ems's tick-to-trade is compared against this over the same transports.
 
-    python bench/relay.py MD_WS_URL REST_URL API_KEY [--spin | --raw]
+    python bench/relay.py MD_WS_URL REST_URL API_KEY [--spin | --raw] [--idle-poll]
 
 `--raw` drops the event loop too: two plain non-blocking sockets read in a busy loop, the
 order written by `socket.send` the moment a trade frame is read. It is not a client
 anyone would run (one frame per read assumed, no reconnect); it measures what this
 machine's loopback and the simulator leave for any Python client that busy-polls.
+
+`--idle-poll` holds the kernel's CPU latency limit at 0 while the relay runs (as
+`ems serve --cpu-latency-us 0` does): idle CPUs poll instead of halting.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import base64
 import os
 import socket
+import struct
 import sys
 from urllib.parse import urlsplit
 
@@ -133,7 +137,12 @@ if __name__ == "__main__":
     p.add_argument("api_key")
     p.add_argument("--spin", action="store_true")
     p.add_argument("--raw", action="store_true")
+    p.add_argument("--idle-poll", action="store_true")
     a = p.parse_args()
+    if a.idle_poll:
+        # Held until the process exits, when the kernel drops the request.
+        latency = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+        os.write(latency, struct.pack("i", 0))
     if a.raw:
         _raw(a.md_url, a.rest_url, a.api_key)
     else:

@@ -10,6 +10,9 @@ Contenders, measured in one run against one `ems sim`, taking turns (--rounds):
   tick_to_trade_floor_spin        the same relay, its loop busy-polling
   tick_to_trade_floor_raw_spin    relay.py --raw: no event loop, plain sockets busy-polled
   tick_to_trade_peer     bench/peer_client.py: the same trigger with python-binance
+  tick_to_trade_default_idle_poll  ems serve --cpu-latency-us 0: sleeping as in default
+                         mode, but idle CPUs poll instead of halting (needs root)
+  tick_to_trade_floor_idle_poll    the relay, holding the same CPU latency limit
 
 The simulator stamps the moment it writes the trade frame and the moment it reads the
 next order request (`POST /sim/trade` with `"probe": true`, see ems.sim.probe), so every
@@ -23,6 +26,7 @@ number is measured by the same process with the same clock.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -51,6 +55,7 @@ IDLE_S = 0.002
 WARMUP = 200
 """Trades per contender that are not recorded (connections and caches settle)."""
 KEY = "bench-" + uuid.uuid4().hex
+LATENCY_DEVICE = "/dev/cpu_dma_latency"
 
 
 def _start(args: list[str], cpus: set[int] | None = None) -> tuple[subprocess.Popen[bytes], str]:
@@ -309,6 +314,17 @@ def run(
     ]
     if with_peer:
         sleeping.append(lambda: _peer(sim, "tick_to_trade_peer", hot_cpus))
+    idle_poll: list[Callable[[], Contender]] = []
+    if _can_hold_cpu_latency():
+        # Each holds the machine-wide limit only while its own turn runs.
+        idle_poll = [
+            lambda: _relay(sim, "tick_to_trade_floor_idle_poll", ["--idle-poll"], hot_cpus),
+            lambda: _ems(
+                sim, "tick_to_trade_default_idle_poll", ["--cpu-latency-us", "0"], hot_cpus
+            ),
+        ]
+    else:
+        print(f"no write access to {LATENCY_DEVICE}: the idle-poll contenders are left out")
     spinning: list[Callable[[], Contender]] = [
         lambda: _relay(sim, "tick_to_trade_floor_spin", ["--spin"], hot_cpus),
         lambda: _relay(sim, "tick_to_trade_floor_raw_spin", ["--raw"], hot_cpus),
@@ -325,9 +341,9 @@ def run(
             finally:
                 for contender in running:
                     contender.stop()
-            measured = running + _in_turns(sim, spinning, samples, warmup, rounds)
+            measured = running + _in_turns(sim, idle_poll + spinning, samples, warmup, rounds)
         else:
-            measured = _in_turns(sim, sleeping + spinning, samples, warmup, rounds)
+            measured = _in_turns(sim, sleeping + idle_poll + spinning, samples, warmup, rounds)
         for contender in measured:
             results[contender.name] = {**_summary(contender.hist), "turn_p50_us": contender.blocks}
             print(
@@ -344,6 +360,14 @@ def run(
     finally:
         _stop(sim.proc)
     return results
+
+
+def _can_hold_cpu_latency() -> bool:
+    """True if this process may write the kernel's CPU latency device (root)."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(LATENCY_DEVICE, os.O_WRONLY))
+        return True
+    return False
 
 
 def _summary(hist: HdrHistogram) -> dict[str, Any]:
@@ -406,6 +430,16 @@ def write(results: dict[str, dict[str, Any]], samples: int, rounds: int) -> None
         lines += [
             f"Rehearsals (`--rehearse-us`, default 1000) against none: p50 {default:.1f} "
             f"against {unrehearsed['p50_us']:.1f} µs.",
+            "",
+        ]
+    polled = results.get("tick_to_trade_default_idle_poll")
+    polled_floor = results.get("tick_to_trade_floor_idle_poll")
+    if polled is not None and polled_floor is not None:
+        lines += [
+            "Idle CPUs polling (`--cpu-latency-us 0`; the relay holding the same limit): "
+            f"ems p50 {polled['p50_us']:.1f} against the relay's "
+            f"{polled_floor['p50_us']:.1f} µs ({polled['p50_us'] / polled_floor['p50_us']:.2f}x"
+            f"), and against {default:.1f} µs for ems in default mode.",
             "",
         ]
     lines += [
