@@ -39,7 +39,7 @@ from ems.sim.binance.rest import BinanceServer
 from ems.sim.binance.specs import Product
 from ems.sim.binance.spot import SpotVenue
 from ems.sim.binance.venue import Params
-from ems.sim.probe import PROBE
+from ems.sim.probe import PROBE, StampingTransport
 from ems.venues.net import write_at_once
 
 log = logging.getLogger("ems.sim.binance.ws")
@@ -58,6 +58,12 @@ class Connection:
         self.market_streams: dict[str, Callable[[str, bytes], None]] = {}
         self.listen_keys: set[str] = set()
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        # The latency probe stamps a trade frame as its bytes reach the socket, after
+        # aiohttp has framed it (see ems.sim.probe).
+        frames = getattr(ws, "_writer", None)
+        self._stamping: StampingTransport | None = None
+        if frames is not None and getattr(frames, "transport", None) is not None:
+            self._stamping = frames.transport = StampingTransport(frames.transport)
         self._writer = asyncio.create_task(self._write())
         self.cleanups: list[Callable[[], None]] = []
 
@@ -67,7 +73,11 @@ class Connection:
             if data is None or self.ws.closed:
                 return
             try:
-                PROBE.before_write(data)
+                if PROBE.claims(data):
+                    if self._stamping is not None:
+                        self._stamping.stamp_next = True
+                    else:
+                        PROBE.written()
                 await self.ws.send_frame(data, WSMsgType.TEXT)
             except (ConnectionError, RuntimeError):
                 return
