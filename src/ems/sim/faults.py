@@ -12,11 +12,16 @@ back for the delay: a read that reaches the client after the state it shows has 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from aiohttp import web
+
 T = TypeVar("T")
+
+log = logging.getLogger("ems.sim.faults")
 
 
 @dataclass(slots=True)
@@ -137,3 +142,26 @@ async def answer_late(fault: Fault, answer: Awaitable[T]) -> T:
     response = await answer
     await asyncio.sleep(fault.delay_ms / 1000)
     return response
+
+
+async def answer_with_fault(
+    fault: Fault | None,
+    request: web.Request,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    refusal: Callable[[Fault, int], web.StreamResponse],
+) -> web.StreamResponse:
+    """A request's answer under `fault` (None: as usual). The request may be delayed,
+    answered late, or refused with `refusal(fault, status)` (the venue's own error for
+    the fault's HTTP status), processed first when the fault says `apply`."""
+    if fault is None:
+        return await handler(request)
+    if fault.late:
+        return await answer_late(fault, handler(request))
+    if fault.delay_ms:
+        await asyncio.sleep(fault.delay_ms / 1000)
+    if fault.status is None:
+        return await handler(request)
+    if fault.apply:
+        await handler(request)
+    log.info("fault %s %s -> %s", request.method, request.path, fault.status)
+    return refusal(fault, fault.status)

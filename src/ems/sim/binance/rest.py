@@ -81,7 +81,7 @@ from ems.sim.binance.errors import (
 )
 from ems.sim.binance.specs import Product
 from ems.sim.binance.venue import BinanceVenue, Params
-from ems.sim.faults import FaultPlan, answer_late, parse_fault
+from ems.sim.faults import Fault, FaultPlan, answer_with_fault, parse_fault
 from ems.sim.matching import Side
 from ems.sim.probe import PROBE
 
@@ -216,23 +216,15 @@ class BinanceServer:
                 counts = self.requests[key] = collections.Counter()
             counts[f"{request.method} {request.path}"] += 1
         fault = self.faults.take(request.method, request.path, key)
-        if fault is None:
-            return await handler(request)
-        if fault.late:
-            return await answer_late(fault, handler(request))
-        if fault.delay_ms:
-            await asyncio.sleep(fault.delay_ms / 1000)
-        if fault.status is None:
-            return await handler(request)
-        if fault.apply:
-            await handler(request)
+        return await answer_with_fault(fault, request, handler, self._refusal)
+
+    @staticmethod
+    def _refusal(fault: Fault, status: int) -> web.Response:
+        """Binance's error for an injected HTTP status."""
         headers = {}
-        if fault.status in (429, 418):
+        if status in (429, 418):
             headers["Retry-After"] = str(fault.retry_after)
-        log.info("fault %s %s -> %s", request.method, request.path, fault.status)
-        return json_response(
-            _fault_body(fault.status, fault.code, fault.msg), fault.status, headers
-        )
+        return json_response(_fault_body(status, fault.code, fault.msg), status, headers)
 
     def authenticate(
         self,

@@ -53,7 +53,6 @@ Admin API (not signed, JSON in and out):
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -69,7 +68,7 @@ from ems.sim.bybit.auth import check_rest, now_ms
 from ems.sim.bybit.errors import BybitError, param
 from ems.sim.bybit.specs import Category
 from ems.sim.bybit.venue import BybitVenue, Order, fmt, text
-from ems.sim.faults import FaultPlan, answer_late, parse_fault
+from ems.sim.faults import Fault, FaultPlan, answer_with_fault, parse_fault
 from ems.sim.matching import Side
 
 log = logging.getLogger("ems.sim.bybit")
@@ -178,24 +177,18 @@ class BybitServer:
         fault = self.faults.take(
             request.method, request.path, request.headers.get("X-BAPI-API-KEY", "")
         )
-        if fault is None:
-            return await handler(request)
-        if fault.late:
-            return await answer_late(fault, handler(request))
-        if fault.delay_ms:
-            await asyncio.sleep(fault.delay_ms / 1000)
-        if fault.status is None:
-            return await handler(request)
-        if fault.apply:
-            await handler(request)
+        return await answer_with_fault(fault, request, handler, self._refusal)
+
+    @staticmethod
+    def _refusal(fault: Fault, status: int) -> web.Response:
+        """Bybit's error envelope for an injected HTTP status."""
         headers: dict[str, str] = {}
-        if fault.status == 429 or fault.code == 10006:
+        if status == 429 or fault.code == 10006:
             code, msg = fault.code or 10006, fault.msg or "Too many visits!"
             headers["X-Bapi-Limit-Reset-Timestamp"] = str(now_ms() + 1000 * fault.retry_after)
         else:
             code, msg = fault.code or 10016, fault.msg or "Server error."
-        log.info("fault %s %s -> %s %s", request.method, request.path, fault.status, code)
-        return json_response(envelope({}, code, msg), fault.status, headers)
+        return json_response(envelope({}, code, msg), status, headers)
 
     def _limit_headers(self, account: str, path: str) -> dict[str, str]:
         window = now_ms() // 1000

@@ -51,7 +51,6 @@ Admin API (not signed, JSON in and out, on the same port):
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
@@ -61,7 +60,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
-from ems.sim.faults import FaultPlan, answer_late, parse_fault
+from ems.sim.faults import Fault, FaultPlan, answer_with_fault, parse_fault
 from ems.sim.matching import Side
 from ems.sim.okx.auth import now_ms, rest_stamp_ok, signature_ok
 from ems.sim.okx.venue import BATCH_MAX, ItemError, OkxVenue, RequestError
@@ -155,25 +154,20 @@ class OkxServer:
         fault = self.faults.take(
             request.method, request.path, request.headers.get("OK-ACCESS-KEY", "")
         )
-        if fault is None:
-            return await handler(request)
-        if fault.late:
-            return await answer_late(fault, handler(request))
-        if fault.delay_ms:
-            await asyncio.sleep(fault.delay_ms / 1000)
-        if fault.status is None:
-            return await handler(request)
-        if fault.apply:
-            await handler(request)
+        return await answer_with_fault(fault, request, handler, self._refusal)
+
+    @staticmethod
+    def _refusal(fault: Fault, status: int) -> web.Response:
+        """OKX's error body for an injected HTTP status."""
         headers = {}
-        if fault.status == 429:
+        if status == 429:
             headers["Retry-After"] = str(fault.retry_after)
             default = ("50011", "Too Many Requests")
         else:
             default = ("50001", "Service temporarily unavailable. Please try again later.")
         code = str(fault.code) if fault.code is not None else default[0]
         body = {"code": code, "msg": fault.msg or default[1], "data": []}
-        return json_response(body, fault.status, headers)
+        return json_response(body, status, headers)
 
     def authenticate(self, request: web.Request, body: bytes) -> str:
         """Applies OKX's header and signature rules; returns the API key."""
